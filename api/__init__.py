@@ -1,0 +1,41 @@
+"""The Flask API: validates and stores jobs, publishes them, serves status and audio.
+
+It never imports torch or the engine.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from api.auth import require_api_key
+from api.errors import register_error_handlers
+from api.routes import ROUTES
+from api.services import Services, close_db
+from config import Settings
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Flask:
+    if services is None:
+        services = build_services(settings)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["csm_batch"] = services
+    for method, rule, view in ROUTES:
+        app.add_url_rule(rule, view.__name__, view, methods=[method])
+    app.before_request(require_api_key)
+    app.teardown_appcontext(close_db)
+    register_error_handlers(app)
+    return app
+
+
+def build_services(settings: Settings) -> Services:
+    from jobs.db import make_engine, make_session_factory
+    from jobs.queue import make_celery
+    from storage import make_store
+
+    return Services(
+        settings=settings,
+        sessions=make_session_factory(make_engine(settings.database_url)),
+        store=make_store(settings),
+        producer=make_celery(settings),
+    )

@@ -1,0 +1,20 @@
+"""Bearer API keys on every /v1 route."""
+from __future__ import annotations
+
+from flask import g, request
+
+from api.errors import ApiError
+from api.services import db
+from jobs.keys import find_key
+
+
+def require_api_key() -> None:
+    if not request.path.startswith("/v1/"):
+        return
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <api key>'")
+    api_key = find_key(db(), key.strip())
+    if api_key is None:
+        raise ApiError(401, "unauthorized", "unknown API key")
+    g.api_key_id = api_key.id

@@ -1,0 +1,36 @@
+"""What request handlers need, built once per app and injected for tests."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+from flask import current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    producer: Celery
+
+
+def services() -> Services:
+    return current_app.extensions["csm_batch"]
+
+
+def db() -> Session:
+    """The request's database session, opened on first use and closed at teardown."""
+    if "db" not in g:
+        g.db = services().sessions()
+    return g.db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()

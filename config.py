@@ -1,0 +1,114 @@
+"""Settings: the one module that reads the environment.
+
+Every variable is parsed strictly at start-up; a bad value stops the process with a message
+naming the variable. With nothing set, the service runs on the embedded default: a SQLite file,
+a filesystem Celery broker and a local-folder object store under ``CSM_DATA_DIR``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    broker_url: str
+    # Object storage: S3 when s3_bucket is set, otherwise a local folder.
+    s3_bucket: str | None
+    s3_endpoint_url: str | None
+    s3_public_endpoint_url: str | None
+    s3_region: str
+    s3_access_key_id: str | None
+    s3_secret_access_key: str | None
+    presign_expiry_s: int
+    # Engine and worker.
+    csm_model: str
+    csm_device: str | None
+    task_soft_time_limit_s: int
+    task_time_limit_s: int
+    max_attempts: int
+    requeue_after_s: int
+    sweep_interval_s: float
+    # API limits.
+    max_text_chars: int
+    max_body_bytes: int
+
+    @property
+    def local_store_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def lease_s(self) -> int:
+        """A claimed job whose lease has expired was lost by its worker (hard limit + margin)."""
+        return self.task_time_limit_s + 30
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def get(name: str, parse: Callable[[str], T], default: T) -> T:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                return parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
+
+        def positive(parse: Callable[[str], T]) -> Callable[[str], T]:
+            def check(raw: str) -> T:
+                value = parse(raw)
+                if value <= 0:  # type: ignore[operator]
+                    raise ValueError("must be positive")
+                return value
+            return check
+
+        data_dir = get("CSM_DATA_DIR", lambda raw: Path(raw).resolve(), Path(".data").resolve())
+        settings = cls(
+            data_dir=data_dir,
+            database_url=get("DATABASE_URL", str, f"sqlite:///{data_dir / 'csm-batch.db'}"),
+            broker_url=get("BROKER_URL", str, "filesystem://"),
+            s3_bucket=get("S3_BUCKET", str, None),
+            s3_endpoint_url=get("S3_ENDPOINT_URL", str, None),
+            s3_public_endpoint_url=get("S3_PUBLIC_ENDPOINT_URL", str, None),
+            s3_region=get("S3_REGION", str, "us-east-1"),
+            s3_access_key_id=get("AWS_ACCESS_KEY_ID", str, None),
+            s3_secret_access_key=get("AWS_SECRET_ACCESS_KEY", str, None),
+            presign_expiry_s=get("PRESIGN_EXPIRY_S", positive(int), 3600),
+            csm_model=get("CSM_MODEL", str, "sesame/csm-1b"),
+            csm_device=get("CSM_DEVICE", str, None),
+            task_soft_time_limit_s=get("TASK_SOFT_TIME_LIMIT_S", positive(int), 600),
+            task_time_limit_s=get("TASK_TIME_LIMIT_S", positive(int), 660),
+            max_attempts=get("MAX_ATTEMPTS", positive(int), 3),
+            requeue_after_s=get("REQUEUE_AFTER_S", positive(int), 600),
+            sweep_interval_s=get("SWEEP_INTERVAL_S", positive(float), 30.0),
+            max_text_chars=get("MAX_TEXT_CHARS", positive(int), 2000),
+            max_body_bytes=get("MAX_BODY_BYTES", positive(int), 64 * 1024),
+        )
+        if settings.task_soft_time_limit_s >= settings.task_time_limit_s:
+            raise SettingsError("TASK_SOFT_TIME_LIMIT_S must be below TASK_TIME_LIMIT_S")
+        if settings.s3_public_endpoint_url and not settings.s3_bucket:
+            raise SettingsError("S3_PUBLIC_ENDPOINT_URL is set but S3_BUCKET is not")
+        return settings
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"

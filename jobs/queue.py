@@ -1,0 +1,43 @@
+"""The broker contract shared by the producer (API) and the consumer (worker).
+
+Tasks are called by name, so the API never imports worker code.
+"""
+from __future__ import annotations
+
+import uuid
+
+from celery import Celery
+
+from config import Settings
+
+RENDER_TASK = "csm_batch.render_job"
+SWEEP_TASK = "csm_batch.sweep"
+RENDER_QUEUE = "render"
+
+
+def make_celery(settings: Settings, name: str = "csm_batch") -> Celery:
+    app = Celery(name, broker=settings.broker_url)
+    app.conf.update(
+        task_ignore_result=True,  # the SQL row holds every outcome
+        task_default_queue=RENDER_QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=_transport_options(settings),
+    )
+    return app
+
+
+def _transport_options(settings: Settings) -> dict:
+    if not settings.uses_embedded_broker:
+        # An unacked message returns to the queue after this long: never while its task may
+        # still run, or two workers would render the same job at once.
+        return {"visibility_timeout": settings.lease_s}
+    folder = settings.broker_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    # Producer and consumer share one folder: a message written is a message read.
+    return {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+
+
+def publish_render(app: Celery, job_id: uuid.UUID) -> None:
+    app.send_task(RENDER_TASK, args=[str(job_id)], queue=RENDER_QUEUE)

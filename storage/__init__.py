@@ -1,0 +1,33 @@
+"""Object stores: S3-compatible (boto3) in production, a local folder for the embedded default."""
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol
+
+from config import Settings
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Write the whole object; readers never see a partial one."""
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable stream of the object; FileNotFoundError when absent."""
+
+    def download_url(self, key: str, filename: str) -> str | None:
+        """A time-limited URL clients can fetch directly, or None to stream through the API."""
+
+    def check(self) -> None:
+        """Raise when the store is unreachable."""
+
+    def ensure_ready(self) -> None:
+        """Create the bucket or folder if needed (an explicit set-up step)."""
+
+
+def make_store(settings: Settings) -> ObjectStore:
+    if settings.s3_bucket:
+        from storage.s3 import S3Store
+
+        return S3Store.from_settings(settings)
+    from storage.local import LocalStore
+
+    return LocalStore(settings.local_store_dir)

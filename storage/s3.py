@@ -1,0 +1,76 @@
+"""S3-compatible object storage through boto3."""
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from config import Settings
+
+
+def _client(settings: Settings, endpoint_url: str | None):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=settings.s3_secret_access_key,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            connect_timeout=5,
+            read_timeout=30,
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
+
+
+class S3Store:
+    def __init__(self, client, public_client, bucket: str, presign_expiry_s: int):
+        self.client = client
+        # Presigned URLs sign the host, so they are made for the endpoint clients reach.
+        self.public_client = public_client
+        self.bucket = bucket
+        self.presign_expiry_s = presign_expiry_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "S3Store":
+        client = _client(settings, settings.s3_endpoint_url)
+        public = settings.s3_public_endpoint_url
+        public_client = _client(settings, public) if public else client
+        return cls(client, public_client, settings.s3_bucket, settings.presign_expiry_s)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise FileNotFoundError(key) from exc
+            raise
+
+    def download_url(self, key: str, filename: str) -> str | None:
+        return self.public_client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=self.presign_expiry_s,
+        )
+
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
+    def ensure_ready(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
+                raise
+            self.client.create_bucket(Bucket=self.bucket)

@@ -1,0 +1,138 @@
+"""The job row is the source of truth: claims, terminal transitions and the sweeper."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from jobs import repository
+from jobs.keys import create_key, find_key
+from jobs.models import Job, utcnow
+from jobs.repository import AudioResult
+from jobs.status import JobStatus
+from jobs.validation import parse_job_request
+
+RESULT = AudioResult(key="jobs/x/audio.wav", duration_ms=800, sample_rate=24000, bytes=38444, sha256="0" * 64)
+
+
+@pytest.fixture
+def owner(sessions) -> int:
+    with sessions.begin() as session:
+        row, _key = create_key(session, "owner")
+        return row.id
+
+
+def new_job(sessions, owner: int, text: str = "hello") -> Job:
+    with sessions.begin() as session:
+        return repository.create_job(session, owner, parse_job_request({"text": text}, max_text_chars=100))
+
+
+def claim(sessions, job, lease_s=60, max_attempts=3):
+    with sessions.begin() as session:
+        return repository.claim_job(session, job.id, lease_s=lease_s, max_attempts=max_attempts)
+
+
+def status_of(sessions, job) -> Job:
+    with sessions() as session:
+        return session.get(Job, job.id)
+
+
+def expire_lease(sessions, job) -> None:
+    with sessions.begin() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+
+
+def test_keys_are_stored_hashed_and_found_by_value(sessions):
+    with sessions.begin() as session:
+        row, key = create_key(session, "alice")
+    assert row.key_hash != key and key not in row.key_hash
+    with sessions() as session:
+        assert find_key(session, key).id == row.id
+        assert find_key(session, key + "x") is None
+
+
+def test_a_job_is_claimed_once(sessions, owner):
+    job = new_job(sessions, owner)
+    first = claim(sessions, job)
+    assert first is not None and first.attempt == 1 and first.text == "hello"
+    assert claim(sessions, job) is None  # a duplicate message while the lease is live
+    row = status_of(sessions, job)
+    assert row.status == JobStatus.RUNNING and row.attempts == 1 and row.started_at is not None
+
+
+def test_one_terminal_transition(sessions, owner):
+    job = new_job(sessions, owner)
+    held = claim(sessions, job)
+    with sessions.begin() as session:
+        assert repository.complete_job(session, held, RESULT)
+    with sessions.begin() as session:
+        assert not repository.complete_job(session, held, RESULT)
+        assert not repository.fail_job(session, held, "x", "y")
+    assert claim(sessions, job) is None  # a redelivered message after success does nothing
+    row = status_of(sessions, job)
+    assert row.status == JobStatus.SUCCEEDED and row.audio_sha256 == RESULT.sha256
+
+
+def test_an_expired_lease_is_reclaimed_and_the_old_holder_cannot_finish(sessions, owner):
+    job = new_job(sessions, owner)
+    lost = claim(sessions, job)
+    expire_lease(sessions, job)
+    retaken = claim(sessions, job)
+    assert retaken is not None and retaken.attempt == 2
+    with sessions.begin() as session:
+        assert not repository.complete_job(session, lost, RESULT)
+        assert repository.complete_job(session, retaken, RESULT)
+
+
+def test_attempts_are_bounded(sessions, owner):
+    job = new_job(sessions, owner)
+    for _ in range(2):
+        assert claim(sessions, job, max_attempts=2) is not None
+        expire_lease(sessions, job)
+    assert claim(sessions, job, max_attempts=2) is None
+
+
+def test_only_queued_jobs_cancel(sessions, owner):
+    queued, running = new_job(sessions, owner), new_job(sessions, owner)
+    claim(sessions, running)
+    with sessions.begin() as session:
+        assert repository.cancel_job(session, queued.id)
+        assert not repository.cancel_job(session, running.id)
+    assert status_of(sessions, queued).status == JobStatus.CANCELED
+    assert claim(sessions, queued) is None
+
+
+def test_sweeper_requeues_lost_messages_and_dead_workers(sessions, owner):
+    fresh, stale, dead, exhausted = (new_job(sessions, owner) for _ in range(4))
+    long_ago = utcnow() - timedelta(hours=1)
+    with sessions.begin() as session:
+        session.execute(update(Job).where(Job.id == stale.id).values(enqueued_at=long_ago))
+    claim(sessions, dead)
+    expire_lease(sessions, dead)
+    for _ in range(2):
+        claim(sessions, exhausted)
+        expire_lease(sessions, exhausted)
+
+    with sessions.begin() as session:
+        result = repository.sweep(session, requeue_after_s=600, max_attempts=2)
+    assert sorted(result.requeued) == sorted([stale.id, dead.id])
+    assert result.failed == [exhausted.id]
+    assert status_of(sessions, dead).status == JobStatus.QUEUED
+    assert status_of(sessions, fresh).status == JobStatus.QUEUED
+    failed = status_of(sessions, exhausted)
+    assert failed.status == JobStatus.FAILED and failed.error_code == "worker_lost"
+    with sessions.begin() as session:  # a second sweep right away finds nothing new
+        again = repository.sweep(session, requeue_after_s=600, max_attempts=2)
+    assert again.requeued == [] and again.failed == []
+
+
+def test_listing_is_newest_first_per_owner_with_a_cursor(sessions, owner):
+    with sessions.begin() as session:
+        other, _ = create_key(session, "other")
+    jobs = [new_job(sessions, owner, f"line {i}") for i in range(5)]
+    new_job(sessions, other.id)
+    with sessions() as session:
+        first = repository.list_jobs(session, owner, status=None, limit=3, after=None)
+        last = first[-1]
+        cursor = repository.Cursor(last.created_at, last.id)
+        second = repository.list_jobs(session, owner, status=None, limit=3, after=cursor)
+    assert [j.id for j in first + second] == [j.id for j in reversed(jobs)]

@@ -1,0 +1,46 @@
+"""Object stores: the S3 store against a real S3 HTTP server, and the local folder store."""
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from conftest import make_settings, s3_environment
+from storage import make_store
+from storage.local import LocalStore
+from storage.s3 import S3Store
+
+
+def test_s3_round_trip_and_presigned_url_for_the_public_endpoint(s3_endpoint, s3_bucket):
+    store = make_store(make_settings(**s3_environment(s3_endpoint, s3_bucket)))
+    assert isinstance(store, S3Store)
+    store.check()
+    store.put("jobs/a/audio.wav", b"RIFF-data", "audio/wav")
+    assert store.open("jobs/a/audio.wav").read() == b"RIFF-data"
+
+    url = store.download_url("jobs/a/audio.wav", "a.wav")
+    assert urlsplit(url).hostname == "localhost"  # signed for the host clients use
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200 and response.content == b"RIFF-data"
+    with pytest.raises(FileNotFoundError):
+        store.open("jobs/missing/audio.wav")
+
+
+def test_s3_ensure_ready_creates_the_bucket(s3_endpoint):
+    store = make_store(make_settings(**s3_environment(s3_endpoint, "created-by-init")))
+    with pytest.raises(Exception):
+        store.check()
+    store.ensure_ready()
+    store.ensure_ready()  # idempotent
+    store.check()
+
+
+def test_local_store_round_trip_and_containment(tmp_path):
+    store = LocalStore(tmp_path / "objects")
+    store.ensure_ready()
+    store.put("jobs/a/audio.wav", b"one", "audio/wav")
+    store.put("jobs/a/audio.wav", b"two", "audio/wav")
+    assert store.open("jobs/a/audio.wav").read() == b"two"
+    assert store.download_url("jobs/a/audio.wav", "a.wav") is None
+    assert [p.name for p in (tmp_path / "objects" / "jobs" / "a").iterdir()] == ["audio.wav"]
+    with pytest.raises(ValueError):
+        store.put("../escape.wav", b"x", "audio/wav")

@@ -1,0 +1,25 @@
+import pytest
+
+from config import Settings, SettingsError
+
+
+def test_nothing_set_is_the_embedded_default(tmp_path):
+    settings = Settings.from_env({"CSM_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'csm-batch.db'}"
+    assert settings.uses_embedded_broker
+    assert settings.s3_bucket is None
+    assert settings.local_store_dir == tmp_path / "objects"
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("MAX_ATTEMPTS", "three"), ("TASK_TIME_LIMIT_S", "-5"), ("SWEEP_INTERVAL_S", "0")],
+)
+def test_a_bad_value_names_its_variable(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_soft_limit_must_be_below_hard_limit():
+    with pytest.raises(SettingsError, match="TASK_SOFT_TIME_LIMIT_S"):
+        Settings.from_env({"TASK_SOFT_TIME_LIMIT_S": "100", "TASK_TIME_LIMIT_S": "100"})
