@@ -1,0 +1,120 @@
+"""The embedded demo: the real pipeline (API + Celery worker + store + SQL) on one machine.
+
+Starts the API (gunicorn) and one worker (with its sweeper) as child processes, submits each
+line of an example conversation over REST, polls until done, downloads the WAVs, and stops.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import requests
+
+from cli import ROOT, create_key, init
+from config import Settings
+
+POLL_S = 0.5
+TIMEOUT_S = 600
+
+
+def run_demo(settings: Settings, script: Path, out_dir: Path) -> int:
+    lines = json.loads(script.read_text())
+    init(settings)
+    key = create_key(settings, "demo")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    print(f"model={settings.csm_model} database={settings.database_url} broker={settings.broker_url}")
+
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        # Children get the same settings, whatever directory they resolve paths from.
+        env = {**os.environ, "CSM_DATA_DIR": str(settings.data_dir)}
+        stack.enter_context(_process("api", logs, env, [
+            "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "api.wsgi:app",
+        ]))
+        stack.enter_context(_process("worker", logs, env, [
+            "-m", "celery", "-A", "worker.main:app", "worker", "--beat", "--pool", "prefork",
+            "--concurrency", "1", "--queues", "render", "--loglevel", "INFO",
+        ]))
+        client = requests.Session()
+        client.headers["Authorization"] = f"Bearer {key}"
+        _wait_healthy(client, base)
+        job_ids = [_submit(client, base, line) for line in lines]
+        print(f"submitted {len(job_ids)} jobs; rendering (logs in {logs})")
+        jobs = [_wait_done(client, base, job_id) for job_id in job_ids]
+        failed = 0
+        for number, (line, job) in enumerate(zip(lines, jobs), start=1):
+            if job["status"] != "succeeded":
+                failed += 1
+                print(f"line {number}: {job['status']} {job['error']}")
+                continue
+            path = out_dir / f"line-{number:02d}-speaker{line['speaker']}.wav"
+            audio = client.get(f"{base}/v1/jobs/{job['id']}/audio", timeout=60)
+            audio.raise_for_status()
+            path.write_bytes(audio.content)
+            result = job["result"]
+            print(f"line {number}: speaker {line['speaker']} {result['duration_ms']} ms -> {path}")
+    print(f"done in {time.perf_counter() - started:.1f} s; {len(jobs) - failed}/{len(jobs)} lines rendered")
+    return 1 if failed else 0
+
+
+def _submit(client: requests.Session, base: str, line: dict) -> str:
+    response = client.post(f"{base}/v1/jobs", json=line, timeout=30)
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def _wait_done(client: requests.Session, base: str, job_id: str) -> dict:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        job = client.get(f"{base}/v1/jobs/{job_id}", timeout=30).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(POLL_S)
+    raise TimeoutError(f"job {job_id} did not finish in {TIMEOUT_S} s")
+
+
+def _wait_healthy(client: requests.Session, base: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if client.get(f"{base}/healthz", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError("the API did not start within 60 s")
+
+
+@contextmanager
+def _process(name: str, logs: Path, env: dict[str, str], args: list[str]):
+    with (logs / f"{name}.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
