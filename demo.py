@@ -106,7 +106,8 @@ def _process(name: str, logs: Path, env: dict[str, str], args: list[str]):
     try:
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        # SIGTERM to the main process only: Celery's warm shutdown; its children follow.
+        process.terminate()
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -33,10 +33,16 @@ def _transport_options(settings: Settings) -> dict:
         # An unacked message returns to the queue after this long: never while its task may
         # still run, or two workers would render the same job at once.
         return {"visibility_timeout": settings.lease_s}
-    folder = settings.broker_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    # Producer and consumer share one folder: a message written is a message read.
-    return {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    messages, control = settings.broker_dir / "messages", settings.broker_dir / "control"
+    for folder in (messages, control):
+        folder.mkdir(parents=True, exist_ok=True)
+    # Producer and consumer share one folder: a message written is a message read. The
+    # control folder (exchange bindings) would otherwise land in the working directory.
+    return {
+        "data_folder_in": str(messages),
+        "data_folder_out": str(messages),
+        "control_folder": str(control),
+    }
 
 
 def publish_render(app: Celery, job_id: uuid.UUID) -> None:

@@ -43,6 +43,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
+@pytest.fixture(scope="session")
+def tiny_generator(tiny_model_dir, tmp_path_factory):
+    """The tiny model in fp32 on the CPU, loaded once; tests must not modify it."""
+    from csm import load_generator
+
+    return load_generator(tiny_model_dir, device="cpu", cache_dir=tmp_path_factory.mktemp("csm-cache"))
+
+
 # --- databases ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -178,7 +186,7 @@ def run_worker(environ: dict[str, str], log_path: Path, *extra: str):
         yield process
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()  # the main process only: a warm shutdown
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -1,0 +1,1 @@
+"""Celery GPU worker: claims jobs from SQL, renders them with CSM, uploads WAVs."""

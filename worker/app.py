@@ -1,0 +1,34 @@
+"""The worker's Celery app: the shared broker contract plus long-task reliability settings."""
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from config import Settings
+from jobs.queue import SWEEP_TASK, make_celery
+from worker import runtime
+from worker.tasks import register_tasks
+
+# A child that takes longer than this to start is killed; model loading happens there.
+MODEL_LOAD_TIMEOUT_S = 900
+
+
+def create_worker_app(settings: Settings) -> Celery:
+    app = make_celery(settings, "csm_batch_worker")
+    app.conf.update(
+        task_acks_late=True,  # a job's message is acked only after it finished
+        worker_prefetch_multiplier=1,  # one reserved message per process: long GPU tasks
+        task_reject_on_worker_lost=True,  # a killed child requeues its message at once
+        task_soft_time_limit=settings.task_soft_time_limit_s,
+        task_time_limit=settings.task_time_limit_s,
+        worker_proc_alive_timeout=MODEL_LOAD_TIMEOUT_S,
+        beat_schedule={"sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s}},
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+    )
+    register_tasks(app, settings)
+
+    @worker_process_init.connect(weak=False)
+    def load_model(**_kwargs) -> None:
+        runtime.init_process(settings)
+
+    return app

@@ -1,0 +1,61 @@
+"""What a worker process holds for its whole life: the model, a DB pool and the store.
+
+Loaded once per process before its first task (Celery's worker_process_init), never in
+the API and never in a parent that forks.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from jobs.db import make_engine, make_session_factory
+from storage import ObjectStore, make_store
+
+if TYPE_CHECKING:
+    from csm import Generator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    generator: "Generator"
+
+
+def load_runtime(settings: Settings) -> Runtime:
+    from csm import load_generator
+
+    started = time.perf_counter()
+    generator = load_generator(
+        settings.csm_model, device=settings.csm_device, cache_dir=settings.model_cache_dir
+    )
+    log.info("event=model_loaded model=%s load_s=%.2f", settings.csm_model, time.perf_counter() - started)
+    return Runtime(
+        settings=settings,
+        sessions=make_session_factory(make_engine(settings.database_url)),
+        store=make_store(settings),
+        generator=generator,
+    )
+
+
+_current: Runtime | None = None
+
+
+def init_process(settings: Settings) -> None:
+    global _current
+    _current = load_runtime(settings)
+
+
+def current(settings: Settings) -> Runtime:
+    """This process's runtime, loaded now if no worker_process_init ran (solo pool)."""
+    if _current is None:
+        init_process(settings)
+    return _current
