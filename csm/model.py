@@ -1,7 +1,9 @@
 """CSM as plain torch modules: a Llama-3.2 backbone, a small depth decoder, their heads and embeddings.
 
 No I/O here (see `weights.py`). Static KV caches are allocated once by `setup_caches(max_batch_size)`.
-Shapes: B batch, S new rows, T cache length, H backbone width, D depth decoder width,
+Every row of a batch has its own positions, so rows of different prompt lengths share one forward pass
+(right padding: a row's pad rows sit after its prompt, are never attended, and are overwritten later).
+Shapes: B batch, S new rows, T attended cache length, H backbone width, D depth decoder width,
 K codebooks, V audio vocabulary, W = K + 1 prompt columns.
 """
 
@@ -16,8 +18,8 @@ from torch import Tensor, nn
 
 from .config import CsmConfig, StackConfig
 
-# Picks one token per row: (B, V) logits -> (B,) token ids.
-Sampler = Callable[[Tensor], Tensor]
+# Picks one token per row: (B, V) logits of codebook k -> (B,) token ids.
+Sampler = Callable[[Tensor, int], Tensor]
 
 
 def rope_inverse_frequencies(stack: StackConfig) -> Tensor:
@@ -67,13 +69,14 @@ class KVCache(nn.Module):
         self.register_buffer("k", torch.zeros(shape, device=device, dtype=dtype), persistent=False)
         self.register_buffer("v", torch.zeros(shape, device=device, dtype=dtype), persistent=False)
 
-    def update(self, positions: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Writes (B, kv_heads, S, head_dim) at `positions` (S,); returns the (B, kv_heads, T, head_dim) caches."""
+    def update(self, positions: Tensor, k: Tensor, v: Tensor, kv_len: int) -> tuple[Tensor, Tensor]:
+        """Writes row b's (kv_heads, S, head_dim) slices of k, v at its `positions[b]` (B, S); returns the
+        first `kv_len` positions of the B rows' caches, (B, kv_heads, kv_len, head_dim) each."""
         batch = k.size(0)
-        keys, values = self.k[:batch], self.v[:batch]
-        keys.index_copy_(2, positions, k)
-        values.index_copy_(2, positions, v)
-        return keys, values
+        rows = torch.arange(batch, device=positions.device)[:, None]  # (B, 1)
+        self.k[rows, :, positions] = k.transpose(1, 2)  # indexed as (B, S, kv_heads, head_dim)
+        self.v[rows, :, positions] = v.transpose(1, 2)
+        return self.k[:batch, :, :kv_len], self.v[:batch, :, :kv_len]
 
 
 class Attention(nn.Module):
@@ -86,17 +89,24 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(stack.num_heads * stack.head_dim, stack.hidden_size, bias=False)
         self.kv_cache: KVCache | None = None
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, positions: Tensor) -> Tensor:
-        """x (B, S, hidden), cos/sin (S, head_dim), mask (S, T) bool, positions (S,) -> (B, S, hidden)."""
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, positions: Tensor, kv_len: int) -> Tensor:
+        """x (B, S, hidden), cos/sin (B, 1, S, head_dim), mask (B, 1, S, T) bool, positions (B, S)
+        -> (B, S, hidden)."""
         batch, seq, _ = x.shape
+        kv_heads, group = self.num_kv_heads, self.num_heads // self.num_kv_heads
         q = self.q_proj(x).view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(batch, seq, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(batch, seq, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(batch, seq, kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(batch, seq, kv_heads, self.head_dim).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        k, v = self.kv_cache.update(positions, k, v)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)  # (B, heads, S, head_dim)
-        return self.o_proj(out.transpose(1, 2).reshape(batch, seq, -1))
+        k, v = self.kv_cache.update(positions, k, v, kv_len)
+        # grouped-query attention without copying the cache per head: the `group` query heads of one kv head
+        # become group * S query rows of that head, (B, kv_heads, group * S, head_dim)
+        q = q.reshape(batch, kv_heads, group * seq, self.head_dim)
+        mask = mask[:, :, None].expand(-1, -1, group, -1, -1).reshape(mask.size(0), 1, group * seq, kv_len)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = out.view(batch, self.num_heads, seq, self.head_dim).transpose(1, 2)  # (B, S, heads, head_dim)
+        return self.o_proj(out.reshape(batch, seq, -1))
 
 
 class MLP(nn.Module):
@@ -118,8 +128,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(stack.hidden_size, stack.rms_norm_eps)
         self.mlp = MLP(stack)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, positions: Tensor) -> Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, positions)
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, positions: Tensor, kv_len: int) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, positions, kv_len)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -140,15 +150,16 @@ class Transformer(nn.Module):
         angles = torch.cat((angles, angles), dim=-1)  # (max_seq, head_dim)
         self.register_buffer("rope_cos", angles.cos().to(dtype), persistent=False)
         self.register_buffer("rope_sin", angles.sin().to(dtype), persistent=False)
-        causal = torch.ones(max_seq, max_seq, dtype=torch.bool, device=device).tril()
-        self.register_buffer("causal_mask", causal, persistent=False)
+        self.register_buffer("cache_positions", torch.arange(max_seq, device=device), persistent=False)
 
-    def forward(self, x: Tensor, positions: Tensor) -> Tensor:
-        """x (B, S, hidden) at `positions` (S,) -> (B, S, hidden), normed."""
-        cos, sin = self.rope_cos[positions], self.rope_sin[positions]
-        mask = self.causal_mask[positions]  # (S, T): each row sees the cache up to its own position
+    def forward(self, x: Tensor, positions: Tensor, kv_len: int) -> Tensor:
+        """x (B, S, hidden) at `positions` (B, S), or (1, S) for all rows -> (B, S, hidden), normed. Attends to
+        the first `kv_len` cache positions, which must cover every position in `positions`."""
+        cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]  # (B, 1, S, head_dim)
+        # (B, 1, S, T): each row sees its own cache up to its own position
+        mask = (self.cache_positions[:kv_len] <= positions[..., None])[:, None]
         for layer in self.layers:
-            x = layer(x, cos, sin, mask, positions)
+            x = layer(x, cos, sin, mask, positions, kv_len)
         return self.norm(x)
 
 
@@ -194,23 +205,23 @@ class CsmModel(nn.Module):
         """One generated frame (B, K) -> its backbone input (B, 1, H)."""
         return self.audio_embeddings(codes + self.codebook_offsets).sum(dim=1, keepdim=True)
 
-    def forward_backbone(self, embeds: Tensor, positions: Tensor) -> Tensor:
-        """(B, S, H) rows at positions (S,) -> (B, H) final hidden state of the last row."""
-        return self.backbone(embeds, positions)[:, -1]
+    def forward_backbone(self, embeds: Tensor, positions: Tensor, kv_len: int) -> Tensor:
+        """(B, S, H) rows at positions (B, S), attending to the first `kv_len` positions -> (B, S, H)."""
+        return self.backbone(embeds, positions, kv_len)
 
     def sample_frame(self, hidden: Tensor, sample: Sampler) -> Tensor:
         """Backbone state (B, H) -> one frame of codes (B, K): codebook 0 from the backbone head,
         codebooks 1..K-1 from the depth decoder, whose positions restart at 0 every frame."""
         vocab = self.config.audio_vocab_size
-        code = sample(self.codebook0_head(hidden))  # (B,)
+        code = sample(self.codebook0_head(hidden), 0)  # (B,)
         codes = [code]
         x = torch.stack((hidden, self.audio_embeddings(code)), dim=1)  # (B, 2, H)
-        positions = self.decoder_positions[:2]
+        positions = self.decoder_positions[None, :2]  # (1, 2): the same for every row
         for codebook in range(1, self.config.num_codebooks):
             if codebook > 1:  # feed the previous codebook's token
                 x = self.audio_embeddings(code + (codebook - 1) * vocab)[:, None]  # (B, 1, H)
-                positions = self.decoder_positions[codebook : codebook + 1]
-            out = self.decoder(self.projection(x), positions)[:, -1]  # (B, D)
-            code = sample(out @ self.audio_head[codebook - 1])
+                positions = self.decoder_positions[None, codebook : codebook + 1]
+            out = self.decoder(self.projection(x), positions, codebook + 1)[:, -1]  # (B, D)
+            code = sample(out @ self.audio_head[codebook - 1], codebook)
             codes.append(code)
         return torch.stack(codes, dim=1)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from moshi.models import loaders
+from moshi.models.compression import MimiModel
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
@@ -92,7 +93,7 @@ def write_tiny_model(out_dir: Path, seed: int = 0) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / CONFIG_FILE).write_text(json.dumps(TINY_CONFIG, indent=2) + "\n")
     save_model(_random_model(CsmConfig.from_dict(TINY_CONFIG), seed), out_dir / WEIGHTS_FILE)
-    _byte_tokenizer().save_pretrained(out_dir)
+    byte_tokenizer().save_pretrained(out_dir)
     _save_random_mimi(out_dir / LOCAL_MIMI_FILE, seed, TINY_CONFIG["num_codebooks"])
     return out_dir
 
@@ -111,7 +112,7 @@ def _random_model(config: CsmConfig, seed: int) -> CsmModel:
     return model
 
 
-def _byte_tokenizer() -> PreTrainedTokenizerFast:
+def byte_tokenizer() -> PreTrainedTokenizerFast:
     """Byte-level BPE without merges (any text encodes), Llama-3 special-token names."""
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     tokenizer = Tokenizer(models.BPE(vocab={ch: i for i, ch in enumerate(alphabet)}, merges=[]))
@@ -123,21 +124,27 @@ def _byte_tokenizer() -> PreTrainedTokenizerFast:
     return fast
 
 
-def _save_random_mimi(path: Path, seed: int, num_codebooks: int) -> None:
-    """moshi's Mimi with random weights, saved in moshi's safetensors format (bf16, as the real file).
+def random_mimi(seed: int, num_codebooks: int, device: torch.device | str = "cpu") -> MimiModel:
+    """moshi's Mimi with random weights.
 
     A freshly built Mimi has all-zero codebooks (they are k-means initialised in training), so every
     input would encode to code 0; random entries at about the random encoder's latent scale make the
     codes of context audio vary."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        mimi = loaders.get_mimi(None, device="cpu", num_codebooks=num_codebooks)
-        state = mimi.state_dict()
-        for key, value in state.items():
-            if key.endswith("_codebook.embedding_sum"):
-                value.normal_(0.0, MIMI_CODEBOOK_STD)
-            elif key.endswith("_codebook._initialized"):
-                value.fill_(1.0)
+        mimi = loaders.get_mimi(None, device=device, num_codebooks=num_codebooks)
+        with torch.no_grad():
+            for key, value in mimi.state_dict().items():
+                if key.endswith("_codebook.embedding_sum"):
+                    value.normal_(0.0, MIMI_CODEBOOK_STD)
+                elif key.endswith("_codebook._initialized"):
+                    value.fill_(1.0)
+    return mimi
+
+
+def _save_random_mimi(path: Path, seed: int, num_codebooks: int) -> None:
+    """A random Mimi saved in moshi's safetensors format (bf16, as the real file)."""
+    state = random_mimi(seed, num_codebooks).state_dict()
     save_file({k: v.to(torch.bfloat16).contiguous() for k, v in state.items()}, str(path))
 
 

@@ -3,7 +3,7 @@ import torch
 
 from csm import Segment, load_generator
 from csm.config import FRAME_MS, SAMPLES_PER_FRAME
-from csm.generator import EOS_CHECK_FRAMES
+from csm.batching import STOP_CHECK_FRAMES
 
 
 def test_generate_returns_mono_float32_of_the_length_limit(tiny_generator):
@@ -43,34 +43,34 @@ def test_invalid_sampling_arguments_are_refused(tiny_generator, kwargs):
         tiny_generator.generate_codes("Hi.", 0, **kwargs)
 
 
-def test_stops_on_an_all_zero_frame(tiny_model_dir, tmp_path):
+def test_stops_on_an_all_zero_frame(tiny_model_dir, tmp_path, script_frames):
     generator = load_generator(tiny_model_dir, device="cpu", cache_dir=tmp_path)
     with torch.no_grad():  # every head scores all tokens alike: greedy picks token 0 everywhere
         generator.model.codebook0_head.weight.zero_()
         generator.model.audio_head.zero_()
-    backbone_calls = []
-    forward_backbone = generator.model.forward_backbone
-    generator.model.forward_backbone = lambda *args: backbone_calls.append(1) or forward_backbone(*args)
+    steps = script_frames(generator, lambda frame, codes: None)
 
     audio = generator.generate("Hi.", 0, max_audio_length_ms=10_000, topk=1)
 
     assert audio.shape == (0,)
-    assert len(backbone_calls) <= EOS_CHECK_FRAMES  # the prompt, then at most the frames before the check
+    assert len(steps) <= STOP_CHECK_FRAMES  # at most the frames before the check
 
 
-@pytest.mark.parametrize("eos_frame", [1, EOS_CHECK_FRAMES, EOS_CHECK_FRAMES + 1])
-def test_codes_end_before_the_first_all_zero_frame(tiny_generator, eos_frame):
-    """A scripted sampler: frames before `eos_frame` are all 7, later ones all 0."""
-    codebooks, calls = tiny_generator.config.num_codebooks, []
+@pytest.mark.parametrize("eos_frame", [1, STOP_CHECK_FRAMES, STOP_CHECK_FRAMES + 1])
+def test_codes_end_before_the_first_all_zero_frame(tiny_generator, script_frames, eos_frame):
+    """Scripted frames: those before `eos_frame` are all 7, later ones all 0."""
+    steps = script_frames(tiny_generator, lambda frame, codes: codes.fill_(7 if frame < eos_frame else 0))
 
-    def sample(logits):
-        calls.append(1)
-        frame = (len(calls) - 1) // codebooks
-        return torch.full((logits.size(0),), 7 if frame < eos_frame else 0)
+    codes = tiny_generator.generate_codes("Hi.", 0, max_audio_length_ms=50 * FRAME_MS)
 
-    tokens, mask = tiny_generator._prompt("Hi.", 0, ())
-    with torch.inference_mode():
-        codes = tiny_generator._generate_frames(tokens, mask, 50, sample)
+    assert codes.shape == (eos_frame, tiny_generator.config.num_codebooks) and (codes == 7).all()
+    assert len(steps) <= eos_frame + STOP_CHECK_FRAMES  # frames sampled before noticing
 
-    assert codes.shape == (eos_frame, codebooks) and (codes == 7).all()
-    assert len(calls) // codebooks <= eos_frame + EOS_CHECK_FRAMES  # frames sampled before noticing
+
+def test_row_counts_match_the_prompt_the_engine_builds(tiny_generator):
+    from csm import Segment
+
+    segment = Segment(speaker=1, text="Earlier words.", audio=torch.zeros(5 * 1920 + 7))
+    tokens, _mask = tiny_generator._prompt("Now this.", 0, [segment])
+    assert tiny_generator.segment_rows(segment) + tiny_generator.text_rows("Now this.", 0) == tokens.size(0)
+    assert tiny_generator.frames_for(400) == 5
