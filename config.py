@@ -18,6 +18,13 @@ class SettingsError(ValueError):
     """An environment variable is missing or malformed."""
 
 
+def boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("must be true or false")
+    return lowered in ("true", "1", "yes")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -34,14 +41,23 @@ class Settings:
     # Engine and worker.
     csm_model: str
     csm_device: str | None
+    worker_batch_size: int
     task_soft_time_limit_s: int
     task_time_limit_s: int
     max_attempts: int
+    # A worker renews its claim every lease_s / 3; a claim not renewed for lease_s was lost.
+    lease_s: int
     requeue_after_s: int
     sweep_interval_s: float
     # API limits.
     max_text_chars: int
     max_body_bytes: int
+    # Webhooks.
+    public_api_url: str | None  # the base of URLs in webhook payloads
+    webhook_allow_private: bool  # let webhooks reach private addresses (tests, trusted networks)
+    webhook_timeout_s: float
+    webhook_retry_scale: float  # multiplies the retry schedule (tests shrink it)
+    webhook_dispatch_interval_s: float
 
     @property
     def local_store_dir(self) -> Path:
@@ -52,9 +68,9 @@ class Settings:
         return self.data_dir / "models"
 
     @property
-    def lease_s(self) -> int:
-        """A claimed job whose lease has expired was lost by its worker (hard limit + margin)."""
-        return self.task_time_limit_s + 30
+    def visibility_timeout_s(self) -> int:
+        """Redis hands an unacked message out again after this: never while its task may run."""
+        return self.task_time_limit_s + 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -91,13 +107,20 @@ class Settings:
             presign_expiry_s=get("PRESIGN_EXPIRY_S", positive(int), 3600),
             csm_model=get("CSM_MODEL", str, "sesame/csm-1b"),
             csm_device=get("CSM_DEVICE", str, None),
+            worker_batch_size=get("WORKER_BATCH_SIZE", positive(int), 8),
             task_soft_time_limit_s=get("TASK_SOFT_TIME_LIMIT_S", positive(int), 600),
             task_time_limit_s=get("TASK_TIME_LIMIT_S", positive(int), 660),
             max_attempts=get("MAX_ATTEMPTS", positive(int), 3),
+            lease_s=get("LEASE_S", positive(int), 60),
             requeue_after_s=get("REQUEUE_AFTER_S", positive(int), 600),
             sweep_interval_s=get("SWEEP_INTERVAL_S", positive(float), 30.0),
             max_text_chars=get("MAX_TEXT_CHARS", positive(int), 2000),
             max_body_bytes=get("MAX_BODY_BYTES", positive(int), 64 * 1024),
+            public_api_url=get("PUBLIC_API_URL", lambda raw: raw.rstrip("/"), None),
+            webhook_allow_private=get("WEBHOOK_ALLOW_PRIVATE", boolean, False),
+            webhook_timeout_s=get("WEBHOOK_TIMEOUT_S", positive(float), 10.0),
+            webhook_retry_scale=get("WEBHOOK_RETRY_SCALE", positive(float), 1.0),
+            webhook_dispatch_interval_s=get("WEBHOOK_DISPATCH_INTERVAL_S", positive(float), 2.0),
         )
         if settings.task_soft_time_limit_s >= settings.task_time_limit_s:
             raise SettingsError("TASK_SOFT_TIME_LIMIT_S must be below TASK_TIME_LIMIT_S")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs.models import ApiKey
+from webhooks import new_secret
 
 PREFIX = "csmb_"
 
@@ -19,7 +20,7 @@ def hash_key(key: str) -> str:
 def create_key(session: Session, name: str) -> tuple[ApiKey, str]:
     """Returns the stored row and the plaintext key, which is never stored."""
     key = PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(name=name, key_hash=hash_key(key))
+    row = ApiKey(name=name, key_hash=hash_key(key), webhook_secret=new_secret())
     session.add(row)
     session.flush()
     return row, key

@@ -12,7 +12,11 @@ from config import Settings
 
 RENDER_TASK = "csm_batch.render_job"
 SWEEP_TASK = "csm_batch.sweep"
-RENDER_QUEUE = "render"
+DISPATCH_TASK = "csm_batch.dispatch_webhooks"
+RENDER_QUEUE = "render"  # jobs submitted one by one
+BATCH_QUEUE = "batch"  # jobs of CSV batches: a separate queue, so they never hold singles up
+QUEUES = (RENDER_QUEUE, BATCH_QUEUE)  # what GPU workers consume
+MAINTENANCE_QUEUE = "maintenance"  # the sweeper and the webhook dispatcher: no model needed
 
 
 def make_celery(settings: Settings, name: str = "csm_batch") -> Celery:
@@ -20,6 +24,7 @@ def make_celery(settings: Settings, name: str = "csm_batch") -> Celery:
     app.conf.update(
         task_ignore_result=True,  # the SQL row holds every outcome
         task_default_queue=RENDER_QUEUE,
+        task_routes={SWEEP_TASK: {"queue": MAINTENANCE_QUEUE}, DISPATCH_TASK: {"queue": MAINTENANCE_QUEUE}},
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
@@ -30,9 +35,7 @@ def make_celery(settings: Settings, name: str = "csm_batch") -> Celery:
 
 def _transport_options(settings: Settings) -> dict:
     if not settings.uses_embedded_broker:
-        # An unacked message returns to the queue after this long: never while its task may
-        # still run, or two workers would render the same job at once.
-        return {"visibility_timeout": settings.lease_s}
+        return {"visibility_timeout": settings.visibility_timeout_s}
     messages, control = settings.broker_dir / "messages", settings.broker_dir / "control"
     for folder in (messages, control):
         folder.mkdir(parents=True, exist_ok=True)
@@ -45,5 +48,5 @@ def _transport_options(settings: Settings) -> dict:
     }
 
 
-def publish_render(app: Celery, job_id: uuid.UUID) -> None:
-    app.send_task(RENDER_TASK, args=[str(job_id)], queue=RENDER_QUEUE)
+def publish_render(app: Celery, job_id: uuid.UUID, queue: str = RENDER_QUEUE) -> None:
+    app.send_task(RENDER_TASK, args=[str(job_id)], queue=queue)

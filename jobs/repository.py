@@ -1,27 +1,104 @@
-"""Every read and write of job rows. Writes that race are conditional UPDATEs."""
+"""Every read and write of job rows. Writes that race are conditional UPDATEs.
+
+Terminal transitions happen exactly once (their UPDATE is conditional on the current status or
+on the holder's lease token), and in the same transaction a job of a batch bumps the batch's
+counter: the transaction that brings it to the total also finishes the batch.
+"""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from jobs.models import Job, utcnow
-from jobs.status import JobStatus, sources_of
+from jobs import outbox
+from jobs.models import Batch, Job, JobLine, utcnow
+from jobs.status import BatchStatus, JobStatus, LineStatus
 from jobs.validation import JobRequest
 
 
-def create_job(session: Session, api_key_id: int, request: JobRequest) -> Job:
-    now = utcnow()
-    job = Job(
+def create_job(
+    session: Session,
+    api_key_id: int,
+    request: JobRequest,
+    *,
+    queue: str,
+) -> Job:
+    """Adds a queued job and its lines."""
+    job, lines = _job_rows(api_key_id, request, queue=queue)
+    session.execute(insert(Job), [job])
+    session.execute(insert(JobLine), lines)
+    return session.get(Job, job["id"])
+
+
+class PlannedBatchJob(Protocol):
+    """A job of a validated CSV (jobs.csv_batch.PlannedJob)."""
+
+    output_name: str
+    row_lines: tuple[int, ...]
+    request: JobRequest
+
+
+def create_batch(
+    session: Session,
+    api_key_id: int,
+    jobs: list[PlannedBatchJob],
+    *,
+    queue: str,
+    filename: str | None,
+    webhook_url: str | None = None,
+) -> Batch:
+    """Adds a batch and all its queued jobs in bulk (one statement per table)."""
+    batch = Batch(
         id=uuid.uuid4(),
         api_key_id=api_key_id,
+        status=BatchStatus.RUNNING.value,
+        jobs_total=len(jobs),
+        jobs_done=0,
+        filename=filename,
+        webhook_url=webhook_url,
+        created_at=utcnow(),
+    )
+    session.add(batch)
+    session.flush()
+    job_rows, line_rows = [], []
+    for planned in jobs:
+        job, lines = _job_rows(
+            api_key_id, planned.request, queue=queue, batch_id=batch.id,
+            output_name=planned.output_name, row_lines=planned.row_lines,
+        )
+        job_rows.append(job)
+        line_rows.extend(lines)
+    session.execute(insert(Job), job_rows)
+    session.execute(insert(JobLine), line_rows)
+    return batch
+
+
+def _job_rows(
+    api_key_id: int,
+    request: JobRequest,
+    *,
+    queue: str,
+    batch_id: uuid.UUID | None = None,
+    output_name: str | None = None,
+    row_lines: tuple[int, ...] | None = None,
+) -> tuple[dict, list[dict]]:
+    """The column values of a new queued job and of its lines."""
+    now = utcnow()
+    job_id = uuid.uuid4()
+    job = dict(
+        id=job_id,
+        api_key_id=api_key_id,
         status=JobStatus.QUEUED.value,
-        text=request.text,
-        speaker=request.speaker,
-        max_audio_length_ms=request.max_audio_length_ms,
+        queue=queue,
+        batch_id=batch_id,
+        batch_line=row_lines[0] if row_lines else None,
+        output_name=output_name,
+        webhook_url=request.webhook_url,
+        is_script=request.is_script,
         temperature=request.temperature,
         topk=request.topk,
         seed=request.seed,
@@ -29,15 +106,36 @@ def create_job(session: Session, api_key_id: int, request: JobRequest) -> Job:
         created_at=now,
         enqueued_at=now,
         attempts=0,
+        cancel_requested=False,
+        lines_total=len(request.lines),
+        lines_done=0,
     )
-    session.add(job)
-    session.flush()
-    return job
+    lines = [
+        dict(
+            job_id=job_id,
+            index=index,
+            batch_line=row_lines[index] if row_lines else None,
+            speaker=line.speaker,
+            text=line.text,
+            voice=line.voice,
+            pause_ms=line.pause_ms,
+            max_audio_length_ms=line.max_audio_length_ms,
+            seed=line.seed,
+            status=LineStatus.PENDING.value,
+            attempts=0,
+        )
+        for index, line in enumerate(request.lines)
+    ]
+    return job, lines
 
 
 def get_owned_job(session: Session, api_key_id: int, job_id: uuid.UUID) -> Job | None:
     """A job belongs to the key that created it; any other key sees nothing."""
     return session.scalar(select(Job).where(Job.id == job_id, Job.api_key_id == api_key_id))
+
+
+def job_lines(session: Session, job_id: uuid.UUID) -> list[JobLine]:
+    return list(session.scalars(select(JobLine).where(JobLine.job_id == job_id).order_by(JobLine.index)))
 
 
 @dataclass(frozen=True)
@@ -69,14 +167,43 @@ def list_jobs(
     return list(session.scalars(query))
 
 
-def cancel_job(session: Session, job_id: uuid.UUID) -> bool:
-    """Cancel a job that no worker has claimed; False when it has already moved on."""
-    result = session.execute(
+def cancel_job(session: Session, job: Job) -> bool:
+    """Cancels a queued job now, or asks a running script to stop after its current line.
+
+    False when the job can no longer be stopped (finished, or a running single text).
+    """
+    queued = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status.in_(sources_of(JobStatus.CANCELED)))
+        .where(Job.id == job.id, Job.status == JobStatus.QUEUED.value)
         .values(status=JobStatus.CANCELED.value, finished_at=utcnow())
+        .returning(*FINISHED)
+    ).all()
+    if queued:
+        _finished(session, queued)
+        return True
+    running_script = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == JobStatus.RUNNING.value, Job.is_script)
+        .values(cancel_requested=True)
     )
-    return result.rowcount == 1
+    return running_script.rowcount == 1
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    index: int
+    speaker: int
+    text: str
+    voice: str | None
+    pause_ms: int
+    max_audio_length_ms: int
+    seed: int
+    status: str
+    attempts: int
+    audio_key: str | None
+    duration_ms: int | None
+    audio_sha256: str | None
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -84,14 +211,14 @@ class Claim:
     """A worker's exclusive right to render a job until the lease expires."""
 
     job_id: uuid.UUID
+    api_key_id: int
+    queue: str
     token: uuid.UUID
     attempt: int
-    text: str
-    speaker: int
-    max_audio_length_ms: int
+    is_script: bool
     temperature: float
     topk: int
-    seed: int
+    lines: tuple[LinePlan, ...]  # with what earlier attempts already rendered
 
 
 def claim_job(session: Session, job_id: uuid.UUID, *, lease_s: int, max_attempts: int) -> Claim | None:
@@ -122,15 +249,108 @@ def claim_job(session: Session, job_id: uuid.UUID, *, lease_s: int, max_attempts
     job = session.get(Job, job_id, populate_existing=True)
     return Claim(
         job_id=job.id,
+        api_key_id=job.api_key_id,
+        queue=job.queue,
         token=token,
         attempt=job.attempts,
-        text=job.text,
-        speaker=job.speaker,
-        max_audio_length_ms=job.max_audio_length_ms,
+        is_script=job.is_script,
         temperature=job.temperature,
         topk=job.topk,
-        seed=job.seed,
+        lines=tuple(
+            LinePlan(
+                index=line.index,
+                speaker=line.speaker,
+                text=line.text,
+                voice=line.voice,
+                pause_ms=line.pause_ms,
+                max_audio_length_ms=line.max_audio_length_ms,
+                seed=line.seed,
+                status=line.status,
+                attempts=line.attempts,
+                audio_key=line.audio_key,
+                duration_ms=line.duration_ms,
+                audio_sha256=line.audio_sha256,
+                error=line.error,
+            )
+            for line in job_lines(session, job_id)
+        ),
     )
+
+
+def job_queue(session: Session, job_id: uuid.UUID) -> str | None:
+    return session.scalar(select(Job.queue).where(Job.id == job_id))
+
+
+def queued_text_jobs(session: Session, queue: str, limit: int, exclude: uuid.UUID) -> list[uuid.UUID]:
+    """Up to `limit` other queued single-text jobs, oldest first, to render in the same batch.
+
+    On PostgreSQL, rows another worker is reading are skipped rather than waited for; the
+    conditional claim decides in any case.
+    """
+    query = (
+        select(Job.id)
+        .where(
+            Job.status == JobStatus.QUEUED.value,
+            Job.queue == queue,
+            Job.is_script.is_(False),
+            Job.id != exclude,
+        )
+        .order_by(Job.created_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def _held(claim: Claim):
+    return and_(
+        Job.id == claim.job_id,
+        Job.status == JobStatus.RUNNING.value,
+        Job.lease_token == claim.token,
+    )
+
+
+def renew_leases(session: Session, claims: list[Claim], lease_s: int) -> None:
+    """Extends the leases of claims still held (a worker's heartbeat)."""
+    expires = utcnow() + timedelta(seconds=lease_s)
+    for claim in claims:
+        session.execute(update(Job).where(_held(claim)).values(lease_expires_at=expires))
+
+
+@dataclass(frozen=True)
+class LineResult:
+    status: LineStatus
+    attempts: int
+    audio_key: str | None = None
+    duration_ms: int | None = None
+    audio_sha256: str | None = None
+    error: str | None = None
+
+
+def record_line(session: Session, claim: Claim, index: int, result: LineResult) -> bool | None:
+    """Stores a finished line of a held job and counts it.
+
+    Returns whether the owner asked to cancel, or None when the claim was lost.
+    """
+    held = session.execute(
+        update(Job).where(_held(claim)).values(lines_done=Job.lines_done + 1).returning(Job.cancel_requested)
+    ).first()
+    if held is None:
+        return None
+    session.execute(
+        update(JobLine)
+        .where(JobLine.job_id == claim.job_id, JobLine.index == index)
+        .values(
+            status=result.status.value,
+            attempts=result.attempts,
+            audio_key=result.audio_key,
+            duration_ms=result.duration_ms,
+            audio_sha256=result.audio_sha256,
+            error=result.error,
+        )
+    )
+    return held.cancel_requested
 
 
 @dataclass(frozen=True)
@@ -142,50 +362,51 @@ class AudioResult:
     sha256: str
 
 
-def _held(claim: Claim):
-    return and_(
-        Job.id == claim.job_id,
-        Job.status == JobStatus.RUNNING.value,
-        Job.lease_token == claim.token,
-    )
+def complete_job(
+    session: Session,
+    claim: Claim,
+    result: AudioResult | None,
+    *,
+    status: JobStatus = JobStatus.SUCCEEDED,
+    manifest_key: str | None = None,
+    error: tuple[str, str] | None = None,
+) -> bool:
+    """The one terminal transition of a rendered job; False if the claim was lost meanwhile.
 
-
-def complete_job(session: Session, claim: Claim, result: AudioResult) -> bool:
-    """The one terminal transition to succeeded; False if the claim was lost meanwhile."""
-    outcome = session.execute(
-        update(Job)
-        .where(_held(claim))
-        .values(
-            status=JobStatus.SUCCEEDED.value,
-            finished_at=utcnow(),
-            lease_token=None,
-            lease_expires_at=None,
-            error_code=None,
-            error_message=None,
+    `status` is succeeded, partially_succeeded (some script lines failed: `error` names them)
+    or canceled (a script stopped between lines).
+    """
+    code, message = error if error else (None, None)
+    audio = (
+        dict(
             audio_key=result.key,
             duration_ms=result.duration_ms,
             sample_rate=result.sample_rate,
             audio_bytes=result.bytes,
             audio_sha256=result.sha256,
         )
+        if result
+        else {}
     )
-    return outcome.rowcount == 1
+    return _terminate(
+        session, claim, status=status.value, error_code=code, error_message=message, manifest_key=manifest_key, **audio
+    )
 
 
 def fail_job(session: Session, claim: Claim, code: str, message: str) -> bool:
-    outcome = session.execute(
+    return _terminate(session, claim, status=JobStatus.FAILED.value, error_code=code, error_message=message)
+
+
+def _terminate(session: Session, claim: Claim, **values) -> bool:
+    """The terminal UPDATE of a held job, with its events and batch count; False if not held."""
+    finished = session.execute(
         update(Job)
         .where(_held(claim))
-        .values(
-            status=JobStatus.FAILED.value,
-            finished_at=utcnow(),
-            lease_token=None,
-            lease_expires_at=None,
-            error_code=code,
-            error_message=message,
-        )
-    )
-    return outcome.rowcount == 1
+        .values(finished_at=utcnow(), lease_token=None, lease_expires_at=None, **values)
+        .returning(*FINISHED)
+    ).all()
+    _finished(session, finished)
+    return bool(finished)
 
 
 def release_job(session: Session, claim: Claim, code: str, message: str) -> bool:
@@ -205,9 +426,50 @@ def release_job(session: Session, claim: Claim, code: str, message: str) -> bool
     return outcome.rowcount == 1
 
 
+# What a terminal UPDATE returns for _finished.
+FINISHED = (Job.id, Job.api_key_id, Job.status, Job.webhook_url, Job.batch_id)
+
+
+def _finished(session: Session, jobs) -> None:
+    """In the transaction that made `jobs` terminal: their webhook events, and their batches'
+    counters; the update that brings a batch to its total closes it (exactly once)."""
+    for job in jobs:
+        outbox.emit(session, job.api_key_id, job.id, outbox.JOB_EVENTS[job.status], job.webhook_url)
+        if job.batch_id is None:
+            continue
+        done, total = session.execute(
+            update(Batch)
+            .where(Batch.id == job.batch_id)
+            .values(jobs_done=Batch.jobs_done + 1)
+            .returning(Batch.jobs_done, Batch.jobs_total)
+        ).one()
+        if done == total:
+            batch = session.get(Batch, job.batch_id, populate_existing=True)
+            batch.status = _batch_outcome(session, batch.id).value
+            batch.finished_at = utcnow()
+            outbox.emit(session, batch.api_key_id, batch.id, outbox.BATCH_COMPLETED, batch.webhook_url)
+
+
+def _batch_outcome(session: Session, batch_id: uuid.UUID) -> BatchStatus:
+    counts = batch_status_counts(session, batch_id)
+    succeeded = counts.get(JobStatus.SUCCEEDED.value, 0)
+    if succeeded == sum(counts.values()):
+        return BatchStatus.SUCCEEDED
+    if succeeded or counts.get(JobStatus.PARTIALLY_SUCCEEDED.value, 0):
+        return BatchStatus.PARTIALLY_SUCCEEDED
+    return BatchStatus.FAILED
+
+
+def batch_status_counts(session: Session, batch_id: uuid.UUID) -> dict[str, int]:
+    rows = session.execute(
+        select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)
+    )
+    return {status: count for status, count in rows}
+
+
 @dataclass(frozen=True)
 class SweepResult:
-    requeued: list[uuid.UUID]
+    requeued: list[tuple[uuid.UUID, str]]  # (job id, its queue)
     failed: list[uuid.UUID]
 
 
@@ -220,36 +482,29 @@ def sweep(session: Session, *, requeue_after_s: int, max_attempts: int) -> Sweep
     """
     now = utcnow()
     expired = and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now)
-    exhausted = list(
-        session.scalars(
-            update(Job)
-            .where(expired, Job.attempts >= max_attempts)
-            .values(
-                status=JobStatus.FAILED.value,
-                finished_at=now,
-                lease_token=None,
-                lease_expires_at=None,
-                error_code="worker_lost",
-                error_message=f"the worker rendering this job stopped responding {max_attempts} times",
-            )
-            .returning(Job.id)
+    exhausted = session.execute(
+        update(Job)
+        .where(expired, Job.attempts >= max_attempts)
+        .values(
+            status=JobStatus.FAILED.value,
+            finished_at=now,
+            lease_token=None,
+            lease_expires_at=None,
+            error_code="worker_lost",
+            error_message=f"the worker rendering this job stopped responding {max_attempts} times",
         )
-    )
+        .returning(*FINISHED)
+    ).all()
+    _finished(session, exhausted)
     stale_queued = and_(
         Job.status == JobStatus.QUEUED.value,
         Job.enqueued_at < now - timedelta(seconds=requeue_after_s),
     )
-    requeued = list(
-        session.scalars(
-            update(Job)
-            .where(or_(stale_queued, expired))
-            .values(
-                status=JobStatus.QUEUED.value,
-                enqueued_at=now,
-                lease_token=None,
-                lease_expires_at=None,
-            )
-            .returning(Job.id)
-        )
-    )
-    return SweepResult(requeued=requeued, failed=exhausted)
+    requeued = session.execute(
+        update(Job)
+        .where(or_(stale_queued, expired))
+        .values(status=JobStatus.QUEUED.value, enqueued_at=now, lease_token=None, lease_expires_at=None)
+        .returning(Job.id, Job.queue)
+    ).all()
+    return SweepResult(requeued=[(row.id, row.queue) for row in requeued], failed=[row.id for row in exhausted])
+

@@ -1,39 +1,99 @@
-"""The public JSON shape of a job, as GET /v1/jobs/{id} returns it."""
+"""The public JSON shapes of jobs and batches (as GET returns them, and as webhooks send them),
+their links, and the object keys of their outputs."""
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from jobs.models import Job
+from jobs.models import Batch, Job
 from jobs.status import JobStatus
 
+WITH_RESULT = frozenset({JobStatus.SUCCEEDED.value, JobStatus.PARTIALLY_SUCCEEDED.value})
+WITH_ERROR = frozenset({JobStatus.FAILED.value, JobStatus.PARTIALLY_SUCCEEDED.value})
 
-def job_resource(job: Job, audio_url: str) -> dict:
-    succeeded = job.status == JobStatus.SUCCEEDED.value
-    has_error = job.status == JobStatus.FAILED.value and job.error_code is not None
+
+@dataclass(frozen=True)
+class JobLinks:
+    """Where a client downloads a job's outputs (through the API, which checks the key)."""
+
+    audio_url: str
+    manifest_url: str
+    line_audio_urls: list[str]
+
+
+def job_links(job: Job, base_url: str) -> JobLinks:
+    """`base_url`: the API's public address, e.g. https://tts.example.com."""
+    job_url = f"{base_url}/v1/jobs/{job.id}"
+    return JobLinks(
+        audio_url=f"{job_url}/audio",
+        manifest_url=f"{job_url}/manifest",
+        line_audio_urls=[f"{job_url}/lines/{index}/audio" for index in range(job.lines_total)]
+        if job.is_script
+        else [],
+    )
+
+
+def batch_resource(batch: Batch, counts: dict[str, int], base_url: str) -> dict:
+    batch_url = f"{base_url}/v1/batches/{batch.id}"
     return {
-        "id": str(job.id),
-        "status": job.status,
-        "created_at": _timestamp(job.created_at),
-        "started_at": _timestamp(job.started_at),
-        "finished_at": _timestamp(job.finished_at),
-        "attempts": job.attempts,
-        "error": {"code": job.error_code, "message": job.error_message} if has_error else None,
-        "result": {
-            "audio_url": audio_url,
+        "id": str(batch.id),
+        "status": batch.status,
+        "filename": batch.filename,
+        "created_at": timestamp(batch.created_at),
+        "finished_at": timestamp(batch.finished_at),
+        "jobs_total": batch.jobs_total,
+        "jobs_done": batch.jobs_done,
+        "progress": round(batch.jobs_done / batch.jobs_total, 4) if batch.jobs_total else 1.0,
+        "counts": counts,
+        "manifest_url": f"{batch_url}/manifest",
+        "archive_url": f"{batch_url}/archive",
+    }
+
+
+def job_resource(job: Job, base_url: str) -> dict:
+    links = job_links(job, base_url)
+    result = None
+    if job.status in WITH_RESULT:
+        result = {
+            "audio_url": links.audio_url,
             "duration_ms": job.duration_ms,
             "sample_rate": job.sample_rate,
             "bytes": job.audio_bytes,
             "sha256": job.audio_sha256,
         }
-        if succeeded
-        else None,
+        if job.is_script:
+            result |= {"manifest_url": links.manifest_url, "line_audio_urls": links.line_audio_urls}
+    has_error = job.status in WITH_ERROR and job.error_code is not None
+    return {
+        "id": str(job.id),
+        "type": "script" if job.is_script else "text",
+        "status": job.status,
+        "created_at": timestamp(job.created_at),
+        "started_at": timestamp(job.started_at),
+        "finished_at": timestamp(job.finished_at),
+        "attempts": job.attempts,
+        "lines_done": job.lines_done,
+        "lines_total": job.lines_total,
+        "error": {"code": job.error_code, "message": job.error_message} if has_error else None,
+        "result": result,
         "metadata": job.user_metadata,
+        "batch_id": str(job.batch_id) if job.batch_id else None,
     }
 
 
-def _timestamp(value: datetime | None) -> str | None:
+def timestamp(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def audio_key(job_id) -> str:
+def audio_key(job_id: uuid.UUID) -> str:
+    """A text job's WAV, or a script's stitched master."""
     return f"jobs/{job_id}/audio.wav"
+
+
+def line_key(job_id: uuid.UUID, index: int) -> str:
+    return f"jobs/{job_id}/lines/{index:03d}.wav"
+
+
+def manifest_key(job_id: uuid.UUID) -> str:
+    return f"jobs/{job_id}/manifest.json"

@@ -1,4 +1,9 @@
-"""Job statuses and the transitions allowed between them."""
+"""Statuses of jobs, script lines and batches.
+
+A job moves queued -> running -> succeeded | partially_succeeded | failed, or queued -> canceled,
+or (a script stopped between lines) running -> canceled. running -> queued is a claim given back
+after a transient failure or found expired by the sweeper. Terminal statuses never change.
+"""
 from __future__ import annotations
 
 from enum import StrEnum
@@ -8,22 +13,25 @@ class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    PARTIALLY_SUCCEEDED = "partially_succeeded"  # a script with some failed lines
     FAILED = "failed"
     CANCELED = "canceled"
 
 
-TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
-
-# running -> queued is a released claim (transient failure); expired leases are reclaimed in place.
-TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELED, JobStatus.FAILED}),
-    JobStatus.RUNNING: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.QUEUED}),
-    JobStatus.SUCCEEDED: frozenset(),
-    JobStatus.FAILED: frozenset(),
-    JobStatus.CANCELED: frozenset(),
-}
+TERMINAL = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.PARTIALLY_SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED}
+)
 
 
-def sources_of(target: JobStatus) -> tuple[str, ...]:
-    """The statuses a job may move to `target` from, for conditional UPDATEs."""
-    return tuple(s.value for s, targets in TRANSITIONS.items() if target in targets)
+class LineStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class BatchStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIALLY_SUCCEEDED = "partially_succeeded"
+    FAILED = "failed"
+

@@ -22,8 +22,9 @@ def owner(sessions) -> int:
 
 
 def new_job(sessions, owner: int, text: str = "hello") -> Job:
+    request = parse_job_request({"text": text}, max_text_chars=100, voice_exists=lambda name: False)
     with sessions.begin() as session:
-        return repository.create_job(session, owner, parse_job_request({"text": text}, max_text_chars=100))
+        return repository.create_job(session, owner, request, queue="render")
 
 
 def claim(sessions, job, lease_s=60, max_attempts=3):
@@ -53,7 +54,7 @@ def test_keys_are_stored_hashed_and_found_by_value(sessions):
 def test_a_job_is_claimed_once(sessions, owner):
     job = new_job(sessions, owner)
     first = claim(sessions, job)
-    assert first is not None and first.attempt == 1 and first.text == "hello"
+    assert first is not None and first.attempt == 1 and first.lines[0].text == "hello"
     assert claim(sessions, job) is None  # a duplicate message while the lease is live
     row = status_of(sessions, job)
     assert row.status == JobStatus.RUNNING and row.attempts == 1 and row.started_at is not None
@@ -95,8 +96,8 @@ def test_only_queued_jobs_cancel(sessions, owner):
     queued, running = new_job(sessions, owner), new_job(sessions, owner)
     claim(sessions, running)
     with sessions.begin() as session:
-        assert repository.cancel_job(session, queued.id)
-        assert not repository.cancel_job(session, running.id)
+        assert repository.cancel_job(session, queued)
+        assert not repository.cancel_job(session, running)  # a single text cannot stop mid-render
     assert status_of(sessions, queued).status == JobStatus.CANCELED
     assert claim(sessions, queued) is None
 
@@ -114,7 +115,7 @@ def test_sweeper_requeues_lost_messages_and_dead_workers(sessions, owner):
 
     with sessions.begin() as session:
         result = repository.sweep(session, requeue_after_s=600, max_attempts=2)
-    assert sorted(result.requeued) == sorted([stale.id, dead.id])
+    assert sorted(result.requeued) == sorted([(stale.id, "render"), (dead.id, "render")])
     assert result.failed == [exhausted.id]
     assert status_of(sessions, dead).status == JobStatus.QUEUED
     assert status_of(sessions, fresh).status == JobStatus.QUEUED
