@@ -12,12 +12,14 @@ from flask import g, jsonify, redirect, request, send_file, url_for
 
 from api.errors import ApiError
 from api.services import db, services
-from jobs import repository
+from jobs import outbox, repository
 from jobs.models import Job
-from jobs.queue import publish_render
-from jobs.resource import job_resource
-from jobs.status import JobStatus
+from jobs.queue import RENDER_QUEUE, publish_render
+from jobs.resource import WITH_RESULT, job_resource
+from jobs.status import JobStatus, LineStatus
 from jobs.validation import InvalidField, parse_job_request
+from jobs.voices import find_voice
+from webhooks import UnsafeUrl, vet_url
 
 log = logging.getLogger(__name__)
 
@@ -26,29 +28,33 @@ MAX_PAGE = 100
 
 
 def submit_job():
+    session = db()
     try:
         job_request = parse_job_request(
-            _json_body(), max_text_chars=services().settings.max_text_chars
+            _json_body(),
+            max_text_chars=services().settings.max_text_chars,
+            voice_exists=lambda name: find_voice(session, g.api_key_id, name) is not None,
+            check_webhook_url=check_webhook_url,
         )
     except InvalidField as exc:
         raise ApiError(422, "invalid_field", exc.message, exc.field) from None
-    session = db()
-    job = repository.create_job(session, g.api_key_id, job_request)
+    job = repository.create_job(session, g.api_key_id, job_request, queue=RENDER_QUEUE)
     session.commit()
-    log.info("event=job_queued job_id=%s", job.id)
-    # The row is committed first: if publishing fails, the sweeper publishes it later.
-    try:
-        publish_render(services().producer, job.id)
-    except Exception:
-        log.warning("event=publish_failed job_id=%s", job.id, exc_info=True)
-    response = jsonify(_resource(job))
+    log.info("event=job_queued job_id=%s lines=%d", job.id, job.lines_total)
+    publish([job.id])
+    return accepted(_resource(job), url_for("get_job", job_id=job.id))
+
+
+def accepted(resource: dict, location: str):
+    """202: the work is stored and queued; `location` is where to poll it."""
+    response = jsonify(resource)
     response.status_code = 202
-    response.headers["Location"] = url_for("get_job", job_id=job.id)
+    response.headers["Location"] = location
     return response
 
 
 def get_job(job_id: uuid.UUID):
-    return jsonify(_resource(_owned(job_id)))
+    return jsonify(_resource(owned_job(job_id)))
 
 
 def list_jobs():
@@ -67,35 +73,89 @@ def list_jobs():
 
 
 def get_audio(job_id: uuid.UUID):
-    job = _owned(job_id)
-    if job.status != JobStatus.SUCCEEDED.value:
-        raise ApiError(409, "not_ready", f"the job is {job.status}; audio exists once it succeeded")
-    store = services().store
-    filename = f"{job.id}.wav"
-    url = store.download_url(job.audio_key, filename)
-    if url is not None:
-        return redirect(url, code=302)
-    return send_file(store.open(job.audio_key), mimetype="audio/wav", download_name=filename)
+    job = _finished(job_id)
+    return download(job.audio_key, f"{job.output_name or job.id}.wav", "audio/wav")
+
+
+def get_manifest(job_id: uuid.UUID):
+    job = _finished(job_id)
+    if job.manifest_key is None:
+        raise ApiError(404, "not_found", "only script jobs have a manifest")
+    return download(job.manifest_key, f"{job.id}-manifest.json", "application/json")
+
+
+def get_line_audio(job_id: uuid.UUID, index: int):
+    job = owned_job(job_id)
+    line = next((line for line in repository.job_lines(db(), job.id) if line.index == index), None)
+    if line is None:
+        raise ApiError(404, "not_found", f"the job has no line {index}")
+    if line.status != LineStatus.SUCCEEDED.value:
+        raise ApiError(409, "not_ready", f"line {index} is {line.status}")
+    return download(line.audio_key, f"{job.id}-line-{index:03d}.wav", "audio/wav")
 
 
 def cancel_job(job_id: uuid.UUID):
-    job = _owned(job_id)
+    job = owned_job(job_id)
     session = db()
-    canceled = repository.cancel_job(session, job.id)
+    stopped = repository.cancel_job(session, job)
     session.commit()
-    if not canceled:
-        session.refresh(job)
-        raise ApiError(409, "not_cancelable", f"the job is {job.status}; only queued jobs can be canceled")
-    log.info("event=job_canceled job_id=%s", job.id)
     session.refresh(job)
-    return jsonify(_resource(job))
+    if not stopped:
+        raise ApiError(
+            409, "not_cancelable",
+            f"the job is {job.status}; queued jobs and running scripts can be canceled",
+        )
+    log.info("event=job_cancel job_id=%s status=%s", job.id, job.status)
+    # A running script stops after its current line: 202 until the worker has stopped it.
+    return jsonify(_resource(job)), 200 if job.status == JobStatus.CANCELED.value else 202
+
+
+def publish(job_ids: list[uuid.UUID], queue: str = RENDER_QUEUE) -> None:
+    """Wake workers for committed jobs; if publishing fails, the sweeper publishes them later."""
+    for job_id in job_ids:
+        try:
+            publish_render(services().producer, job_id, queue)
+        except Exception:
+            log.warning("event=publish_failed job_id=%s", job_id, exc_info=True)
+            return
+
+
+def download(key: str, filename: str, mimetype: str):
+    """A redirect to a presigned URL, or the object streamed from the local store."""
+    store = services().store
+    url = store.download_url(key, filename)
+    if url is not None:
+        return redirect(url, code=302)
+    return send_file(store.open(key), mimetype=mimetype, download_name=filename)
+
+
+def base_url() -> str:
+    """The API's public address: PUBLIC_API_URL, or the one this request came to."""
+    return services().settings.public_api_url or request.host_url.rstrip("/")
+
+
+def check_webhook_url(url: str) -> None:
+    """Refuses URLs the service will not call (raises InvalidField naming webhook_url)."""
+    try:
+        vet_url(url, allow_private=services().settings.webhook_allow_private)
+    except UnsafeUrl as exc:
+        raise InvalidField("webhook_url", str(exc)) from None
+    if outbox.is_disabled(db(), g.api_key_id, url):
+        raise InvalidField("webhook_url", "this URL answered 410 Gone and is disabled for your key")
 
 
 def _resource(job: Job) -> dict:
-    return job_resource(job, url_for("get_audio", job_id=job.id, _external=True))
+    return job_resource(job, base_url())
 
 
-def _owned(job_id: uuid.UUID) -> Job:
+def _finished(job_id: uuid.UUID) -> Job:
+    job = owned_job(job_id)
+    if job.status not in WITH_RESULT:
+        raise ApiError(409, "not_ready", f"the job is {job.status}; outputs exist once it succeeded")
+    return job
+
+
+def owned_job(job_id: uuid.UUID) -> Job:
     job = repository.get_owned_job(db(), g.api_key_id, job_id)
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id}")

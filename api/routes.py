@@ -1,15 +1,32 @@
 """Every route of the API in one table."""
 from __future__ import annotations
 
-from api import health, jobs
+from api import batches, deliveries, health, jobs, voices
+from api.idempotency import idempotent
 
 ROUTES = [
     # (method, rule, view)
     ("GET", "/healthz", health.healthz),
     ("GET", "/readyz", health.readyz),
-    ("POST", "/v1/jobs", jobs.submit_job),
+    ("POST", "/v1/jobs", idempotent(jobs.submit_job)),
     ("GET", "/v1/jobs", jobs.list_jobs),
     ("GET", "/v1/jobs/<uuid:job_id>", jobs.get_job),
     ("GET", "/v1/jobs/<uuid:job_id>/audio", jobs.get_audio),
+    ("GET", "/v1/jobs/<uuid:job_id>/manifest", jobs.get_manifest),
+    ("GET", "/v1/jobs/<uuid:job_id>/lines/<int:index>/audio", jobs.get_line_audio),
     ("POST", "/v1/jobs/<uuid:job_id>/cancel", jobs.cancel_job),
+    ("POST", "/v1/batches", idempotent(batches.create_batch, max_body_bytes=batches.MAX_UPLOAD_BYTES)),
+    ("GET", "/v1/batches/<uuid:batch_id>", batches.get_batch),
+    ("GET", "/v1/batches/<uuid:batch_id>/manifest", batches.get_batch_manifest),
+    ("GET", "/v1/batches/<uuid:batch_id>/archive", batches.get_batch_archive),
+    ("GET", "/v1/jobs/<uuid:job_id>/deliveries", deliveries.job_deliveries),
+    ("POST", "/v1/jobs/<uuid:job_id>/deliveries/<event_id>/redeliver", deliveries.redeliver_job_event),
+    ("GET", "/v1/batches/<uuid:batch_id>/deliveries", deliveries.batch_deliveries),
+    ("POST", "/v1/batches/<uuid:batch_id>/deliveries/<event_id>/redeliver", deliveries.redeliver_batch_event),
+    ("GET", "/v1/webhook-secret", deliveries.get_webhook_secret),
+    ("POST", "/v1/webhook-secret/rotate", deliveries.rotate_webhook_secret),
+    ("POST", "/v1/voices", voices.create_voice),
+    ("GET", "/v1/voices", voices.list_voices),
+    ("GET", "/v1/voices/<name>", voices.get_voice),
+    ("DELETE", "/v1/voices/<name>", voices.delete_voice),
 ]

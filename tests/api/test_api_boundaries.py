@@ -5,7 +5,7 @@ import sys
 
 from api import create_app
 from cli import init
-from conftest import ROOT, make_settings
+from support import ROOT, make_settings
 
 CHECK = """
 import sys

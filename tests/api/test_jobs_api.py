@@ -2,51 +2,9 @@
 import uuid
 
 import pytest
-from sqlalchemy import func, select
 
-from api import create_app
-from cli import create_key, init
-from conftest import make_settings
-from jobs.models import Job
-
-
-@pytest.fixture
-def settings(tmp_path):
-    settings = make_settings(CSM_DATA_DIR=str(tmp_path), MAX_TEXT_CHARS="200", MAX_BODY_BYTES="16384")
-    init(settings)
-    return settings
-
-
-@pytest.fixture
-def app(settings):
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def key(settings):
-    return create_key(settings, "alice")
-
-
-def auth(key):
-    return {"Authorization": f"Bearer {key}"}
-
-
-def submit(client, key, body):
-    return client.post("/v1/jobs", json=body, headers=auth(key))
-
-
-def stored_jobs(app) -> int:
-    with app.extensions["csm_batch"].sessions() as session:
-        return session.scalar(select(func.count()).select_from(Job))
-
-
-def published_messages(settings) -> int:
-    return sum(1 for path in (settings.broker_dir / "messages").iterdir())
+from api_helpers import auth, published_messages, stored_jobs, submit
+from cli import create_key
 
 
 def test_submit_returns_202_with_location_and_publishes_once(client, key, app, settings):
@@ -56,7 +14,11 @@ def test_submit_returns_202_with_location_and_publishes_once(client, key, app, s
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert job["status"] == "queued" and job["attempts"] == 0
     assert job["result"] is None and job["error"] is None and job["metadata"] == {"ref": "a1"}
-    assert set(job) == {"id", "status", "created_at", "started_at", "finished_at", "attempts", "error", "result", "metadata"}
+    assert set(job) == {
+        "id", "type", "status", "created_at", "started_at", "finished_at", "attempts",
+        "lines_done", "lines_total", "error", "result", "metadata", "batch_id",
+    }
+    assert (job["type"], job["lines_done"], job["lines_total"], job["batch_id"]) == ("text", 0, 1, None)
     assert stored_jobs(app) == 1 and published_messages(settings) == 1
     assert client.get(response.headers["Location"], headers=auth(key)).get_json() == job
 

@@ -1,0 +1,193 @@
+"""/v1/batches: bulk CSV uploads, their progress, manifest and zip archive."""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import uuid
+import zipfile
+from typing import Iterator
+
+from flask import Response, g, jsonify, request, stream_with_context, url_for
+
+from api.errors import ApiError
+from api.jobs import accepted, base_url, check_webhook_url, publish
+from api.services import db, services
+from jobs import batches, repository
+from jobs.csv_batch import MAX_CSV_BYTES, CsvRejected, parse_batch_csv
+from jobs.models import Batch
+from jobs.queue import BATCH_QUEUE
+from jobs.resource import WITH_RESULT, batch_resource, job_links
+from jobs.status import LineStatus
+from jobs.validation import InvalidField
+from jobs.voices import find_voice
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ("line", "output_name", "job_id", "script_line", "status", "audio_url", "duration_ms", "error")
+ARCHIVE_CHUNK = 1024 * 1024
+MAX_UPLOAD_BYTES = MAX_CSV_BYTES + 64 * 1024  # the file plus multipart framing
+
+
+def create_batch():
+    request.max_content_length = MAX_UPLOAD_BYTES
+    data, filename = _upload()
+    webhook_url = request.args.get("webhook_url") or request.form.get("webhook_url")
+    if webhook_url:
+        try:
+            check_webhook_url(webhook_url)
+        except InvalidField as exc:
+            raise ApiError(422, "invalid_field", exc.message, exc.field) from None
+    session = db()
+    try:
+        plan = parse_batch_csv(
+            data,
+            max_text_chars=services().settings.max_text_chars,
+            voice_exists=lambda name: find_voice(session, g.api_key_id, name) is not None,
+        )
+    except CsvRejected as exc:
+        problems = [{"line": p.line, "field": p.field, "message": p.message} for p in exc.problems]
+        response = jsonify(
+            {"error": {"code": "invalid_csv", "message": f"{len(problems)} problem(s) in the file", "problems": problems}}
+        )
+        return response, 422
+    summary = {
+        "rows": plan.rows,
+        "jobs": len(plan.jobs),
+        "scripts": sum(1 for job in plan.jobs if job.script_id is not None),
+    }
+    if request.args.get("validate_only", "").lower() in ("1", "true", "yes"):
+        return jsonify({"valid": True, **summary})
+
+    batch = repository.create_batch(
+        session, g.api_key_id, list(plan.jobs), queue=BATCH_QUEUE, filename=filename, webhook_url=webhook_url
+    )
+    session.commit()
+    log.info("event=batch_queued batch_id=%s jobs=%d rows=%d", batch.id, len(plan.jobs), plan.rows)
+    publish(_wake_ups(batch.id), queue=BATCH_QUEUE)
+    return accepted(_resource(batch), url_for("get_batch", batch_id=batch.id))
+
+
+def get_batch(batch_id: uuid.UUID):
+    return jsonify(_resource(_owned(batch_id)))
+
+
+def get_batch_manifest(batch_id: uuid.UUID):
+    batch = _owned(batch_id)
+    rows = [_manifest_entry(row) for row in batches.manifest_rows(db(), batch.id)]
+    if request.args.get("format", "json") == "csv":
+        return Response(_csv(rows), mimetype="text/csv")
+    return jsonify({"batch_id": str(batch.id), "status": batch.status, "rows": rows})
+
+
+def get_batch_archive(batch_id: uuid.UUID):
+    """A zip streamed from storage: every rendered WAV, named by its output name, plus the manifest."""
+    batch = _owned(batch_id)
+    rows = batches.manifest_rows(db(), batch.id)
+    entries = [_manifest_entry(row) for row in rows]
+    files = []  # (name in the zip, object key)
+    for row in rows:
+        job, line = row.job, row.script_line
+        if (line is None or line.index == 0) and job.status in WITH_RESULT:
+            files.append((job.output_name, job.audio_key))  # a text's WAV, a script's master
+        if line is not None and line.status == LineStatus.SUCCEEDED.value:
+            stem = job.output_name.removesuffix(".wav")
+            files.append((f"{stem}/line-{line.index:03d}.wav", line.audio_key))
+    store = services().store
+    response = Response(
+        stream_with_context(_zip(store, files, _csv(entries))), mimetype="application/zip"
+    )
+    response.headers["Content-Disposition"] = f'attachment; filename="batch-{batch.id}.zip"'
+    return response
+
+
+def _upload() -> tuple[bytes, str | None]:
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(422, "invalid_field", "attach the CSV as the multipart field 'file'", "file")
+        return upload.read(), upload.filename
+    if request.mimetype == "text/csv":
+        return request.get_data(), None
+    raise ApiError(415, "unsupported_media_type", "send the CSV as text/csv or as multipart/form-data field 'file'")
+
+
+def _wake_ups(batch_id: uuid.UUID) -> list[uuid.UUID]:
+    """One message per GPU batch of texts, and one per script: each wakes a worker that claims
+    as many queued texts as it can render at once."""
+    with services().sessions() as session:
+        texts, scripts = batches.job_ids_by_kind(session, batch_id)
+    size = services().settings.worker_batch_size
+    return texts[::size] + scripts
+
+
+def _owned(batch_id: uuid.UUID) -> Batch:
+    batch = batches.get_owned_batch(db(), g.api_key_id, batch_id)
+    if batch is None:
+        raise ApiError(404, "not_found", f"no batch {batch_id}")
+    return batch
+
+
+def _resource(batch: Batch) -> dict:
+    return batch_resource(batch, repository.batch_status_counts(db(), batch.id), base_url())
+
+
+def _manifest_entry(row: batches.ManifestRow) -> dict:
+    job, line = row.job, row.script_line
+    links = job_links(job, base_url())
+    if line is None:
+        audio_url = links.audio_url if job.status in WITH_RESULT else None
+        status, duration_ms = job.status, job.duration_ms
+        error = job.error_message if job.error_code else None
+    else:
+        audio_url = links.line_audio_urls[line.index] if line.status == LineStatus.SUCCEEDED.value else None
+        status, duration_ms, error = line.status, line.duration_ms, line.error
+    return {
+        "line": row.line,
+        "output_name": job.output_name,
+        "job_id": str(job.id),
+        "script_line": line.index if line else None,
+        "status": status,
+        "audio_url": audio_url,
+        "duration_ms": duration_ms,
+        "error": error,
+    }
+
+
+def _csv(entries: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(entries)
+    return buffer.getvalue()
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only stream whose bytes are taken out as they come (zipfile writes into it)."""
+
+    def __init__(self):
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self.chunks = b"".join(self.chunks), []
+        return data
+
+
+def _zip(store, files: list[tuple[str, str]], manifest_csv: str) -> Iterator[bytes]:
+    sink = _Chunks()
+    # WAV barely compresses: storing keeps the archive fast to build and to stream.
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, key in files:
+            with store.open(key) as source, archive.open(name, "w", force_zip64=True) as target:
+                while chunk := source.read(ARCHIVE_CHUNK):
+                    target.write(chunk)
+                    yield sink.take()
+        archive.writestr("manifest.csv", manifest_csv)
+    yield sink.take()
