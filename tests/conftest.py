@@ -1,36 +1,20 @@
-"""Shared fixtures: real PostgreSQL, SQLite, Redis, an S3 server on loopback, the tiny model,
-the API over HTTP and Celery worker processes."""
+"""Shared fixtures: real PostgreSQL, SQLite, an S3 server on loopback, the tiny model."""
 from __future__ import annotations
 
-import itertools
-import os
 import secrets
-import signal
-import subprocess
-import sys
-import threading
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
 import psycopg
 import pytest
-from botocore.config import Config
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import PUBLIC_API_URL, Stack, free_redis_db, make_settings, run_worker, s3_client, s3_environment, serve_api  # first: it puts the project on sys.path
+
+from cli import create_key, migrate
+from jobs.db import make_engine, make_session_factory
+
 POSTGRES_ADMIN_URL = "postgresql://root@127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379"
-S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret"}
 
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from cli import migrate  # noqa: E402
-from config import Settings  # noqa: E402
-from jobs.db import make_engine, make_session_factory  # noqa: E402
 
 
 # --- the tiny model -------------------------------------------------------------------------
@@ -48,7 +32,9 @@ def tiny_generator(tiny_model_dir, tmp_path_factory):
     """The tiny model in fp32 on the CPU, loaded once; tests must not modify it."""
     from csm import load_generator
 
-    return load_generator(tiny_model_dir, device="cpu", cache_dir=tmp_path_factory.mktemp("csm-cache"))
+    return load_generator(
+        tiny_model_dir, device="cpu", cache_dir=tmp_path_factory.mktemp("csm-cache"), max_batch_size=4
+    )
 
 
 # --- databases ------------------------------------------------------------------------------
@@ -113,17 +99,6 @@ def s3_endpoint() -> str:
     server.stop()
 
 
-def s3_client(endpoint: str):
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
-
-
 @pytest.fixture
 def s3_bucket(s3_endpoint) -> str:
     bucket = f"test-{secrets.token_hex(4)}"
@@ -131,90 +106,32 @@ def s3_bucket(s3_endpoint) -> str:
     return bucket
 
 
-# --- settings -------------------------------------------------------------------------------
+# --- the service end to end ----------------------------------------------------------------
 
-def make_settings(**environ: str) -> Settings:
-    return Settings.from_env(environ)
-
-
-def s3_environment(endpoint: str, bucket: str) -> dict[str, str]:
-    # Clients reach the store as "localhost", the service as 127.0.0.1: presigned URLs
-    # must be signed for the public name.
-    public = endpoint.replace("127.0.0.1", "localhost")
-    return {
-        "S3_BUCKET": bucket,
-        "S3_ENDPOINT_URL": endpoint,
-        "S3_PUBLIC_ENDPOINT_URL": public,
-        **S3_CREDENTIALS,
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, tiny_model_dir, postgres_database, s3_endpoint):
+    """The service on real components: API over HTTP, one worker process (with its sweeper),
+    Redis, PostgreSQL and an S3 server; shared by the end-to-end tests."""
+    data_dir = tmp_path_factory.mktemp("stack")
+    bucket = "e2e-audio"
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
+    environ = {
+        "CSM_DATA_DIR": str(data_dir),
+        "DATABASE_URL": postgres_database(),
+        "BROKER_URL": free_redis_db(),
+        **s3_environment(s3_endpoint, bucket),
+        "CSM_MODEL": str(tiny_model_dir),
+        "CSM_DEVICE": "cpu",
+        # A quick sweeper and short leases, so that lost work is found within seconds.
+        "SWEEP_INTERVAL_S": "1",
+        "REQUEUE_AFTER_S": "3",
+        "LEASE_S": "3",
+        # Webhooks to a loopback receiver (the explicit opt-in), retried within moments.
+        "WEBHOOK_ALLOW_PRIVATE": "true",
+        "WEBHOOK_RETRY_SCALE": "0.0005",
+        "WEBHOOK_DISPATCH_INTERVAL_S": "0.3",
+        "PUBLIC_API_URL": PUBLIC_API_URL,
     }
-
-
-# --- processes ------------------------------------------------------------------------------
-
-@contextmanager
-def serve_api(settings: Settings):
-    """The real Flask app over real HTTP on a loopback port."""
-    from api import create_app
-
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-
-
-def worker_command(*extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "celery", "-A", "worker.main:app", "worker", "--pool", "prefork",
-        "--concurrency", "1", "--queues", "render", "--loglevel", "INFO", *extra,
-    ]
-
-
-@contextmanager
-def run_worker(environ: dict[str, str], log_path: Path, *extra: str):
-    """A real Celery worker process (own session, so a test can kill its whole group)."""
-    env = {**os.environ, **environ, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            worker_command(*extra), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_log(log_path, "ready.", process)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()  # the main process only: a warm shutdown
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def wait_for_log(log_path: Path, needle: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle in log_path.read_text(errors="replace"):
-            return
-        if process.poll() is not None:
-            raise RuntimeError(f"worker exited early:\n{log_path.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.2)
-    raise TimeoutError(f"{needle!r} not in {log_path} after {timeout} s")
-
-
-_redis_numbers = itertools.count(1)
-
-
-def free_redis_db() -> str:
-    """A Redis database number of its own for each use (1 to 15), emptied first."""
-    import redis
-
-    number = next(_redis_numbers)
-    assert number < 16, "more Redis databases than the server has"
-    client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
-    client.flushdb()
-    client.close()
-    return f"{REDIS_URL}/{number}"
+    settings = make_settings(**environ)
+    with serve_api(settings) as base, run_worker(environ, data_dir / "worker.log", "--beat"):
+        yield Stack(base=base, key=create_key(settings, "e2e"), environ=environ)

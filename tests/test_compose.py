@@ -18,13 +18,14 @@ import pytest
 import yaml
 
 import config
+from jobs.queue import MAINTENANCE_QUEUE, QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SEAWEEDFS_CONFIG = ROOT / "deploy" / "seaweedfs" / "s3.json"
 
-APP_SERVICES = ("migrate", "api", "worker", "beat")
-LONG_RUNNING = ("redis", "postgres", "s3", "api", "worker", "beat")
+APP_SERVICES = ("migrate", "api", "worker", "maintenance", "beat")
+LONG_RUNNING = ("redis", "postgres", "s3", "api", "worker", "maintenance", "beat")
 HUB_VARIABLES = {"HF_TOKEN", "HF_HOME"}  # read by huggingface_hub itself, not by config.py
 PRODUCTION_VARIABLES = (
     "DATABASE_URL",
@@ -130,7 +131,7 @@ def test_startup_order(services: dict) -> None:
     assert services["migrate"]["depends_on"]["s3"]["condition"] == "service_healthy"
     assert as_words(services["migrate"]["command"]) == ["csm-batch", "init"]
     assert services["migrate"].get("restart", "no") == "no"
-    for name in ("api", "worker", "beat"):
+    for name in ("api", "worker", "maintenance", "beat"):
         depends_on = services[name]["depends_on"]
         assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
         assert depends_on["redis"]["condition"] == "service_healthy", name
@@ -160,9 +161,17 @@ def test_worker_command_and_healthcheck(services: dict) -> None:
     words = as_words(worker["command"])
     assert words[:4] == ["celery", "-A", "worker.main:app", "worker"]
     assert "--pool=prefork" in words and "--concurrency=1" in words
-    assert words[words.index("-Q") + 1] == "render"
+    assert words[words.index("-Q") + 1].split(",") == list(QUEUES)
     probe = " ".join(as_words(worker["healthcheck"]["test"]))
     assert "inspect ping" in probe and "celery@$$HOSTNAME" in probe
+
+
+def test_maintenance_worker_runs_the_sweeper_and_dispatcher_without_a_gpu(services: dict) -> None:
+    maintenance = services["maintenance"]
+    words = as_words(maintenance["command"])
+    assert words[:4] == ["celery", "-A", "worker.maintenance:app", "worker"]
+    assert words[words.index("-Q") + 1] == MAINTENANCE_QUEUE
+    assert "deploy" not in maintenance
 
 
 def test_beat_runs_the_scheduler(services: dict) -> None:

@@ -1,75 +1,24 @@
 """The whole pipeline on real components: the API over HTTP, a Celery worker process with the
-tiny model, Redis, PostgreSQL and an S3 server; and the same flow on the embedded default."""
+tiny model, Redis, PostgreSQL and an S3 server (the `stack` fixture); and the same flow on the
+embedded default."""
 import hashlib
 import io
 import os
 import subprocess
 import sys
-import time
 import wave
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-import requests
 from sqlalchemy import update
 
-from cli import create_key
-from conftest import ROOT, free_redis_db, make_settings, run_worker, s3_client, s3_environment, serve_api
+from support import ROOT, TIMEOUT_S, wait_until_done
 from jobs import repository
 from jobs.db import make_engine, make_session_factory
 from jobs.keys import find_key
 from jobs.models import Job, utcnow
+from jobs.queue import RENDER_QUEUE
 from jobs.validation import parse_job_request
-
-TIMEOUT_S = 180
-
-
-@dataclass
-class Stack:
-    base: str
-    key: str
-    environ: dict
-
-    @property
-    def client(self) -> requests.Session:
-        client = requests.Session()
-        client.headers["Authorization"] = f"Bearer {self.key}"
-        return client
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, tiny_model_dir, postgres_database, s3_endpoint):
-    data_dir = tmp_path_factory.mktemp("stack")
-    bucket = "e2e-audio"
-    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
-    environ = {
-        "CSM_DATA_DIR": str(data_dir),
-        "DATABASE_URL": postgres_database(),
-        "BROKER_URL": free_redis_db(),
-        **s3_environment(s3_endpoint, bucket),
-        "CSM_MODEL": str(tiny_model_dir),
-        "CSM_DEVICE": "cpu",
-        # A quick sweeper, so that a lost message is found within seconds.
-        "SWEEP_INTERVAL_S": "1",
-        "REQUEUE_AFTER_S": "3",
-    }
-    settings = make_settings(**environ)
-    with serve_api(settings) as base, run_worker(environ, data_dir / "worker.log", "--beat"):
-        yield Stack(base=base, key=create_key(settings, "e2e"), environ=environ)
-
-
-def wait_until_done(client: requests.Session, url: str) -> dict:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        job = client.get(url, timeout=10).json()
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} still {job['status']} after {TIMEOUT_S} s")
-
 
 def check_wav(data: bytes, result: dict) -> None:
     assert result["bytes"] == len(data) and result["sha256"] == hashlib.sha256(data).hexdigest()
@@ -89,7 +38,7 @@ def test_submit_poll_download(stack):
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 1 and job["started_at"] and job["finished_at"] and job["error"] is None
 
-    audio = client.get(job["result"]["audio_url"], timeout=30)
+    audio = client.get(stack.local(job["result"]["audio_url"]), timeout=30)
     assert audio.status_code == 200
     assert audio.history[0].status_code == 302
     assert urlsplit(audio.url).hostname == "localhost"  # presigned for the public endpoint
@@ -101,9 +50,10 @@ def test_the_sweeper_requeues_a_job_whose_message_was_lost(stack):
     sessions = make_session_factory(make_engine(stack.environ["DATABASE_URL"]))
     with sessions.begin() as session:
         key_id = find_key(session, stack.key).id
-        job = repository.create_job(
-            session, key_id, parse_job_request({"text": "Lost and found.", "max_audio_length_ms": 320}, max_text_chars=100)
+        request = parse_job_request(
+            {"text": "Lost and found.", "max_audio_length_ms": 320}, max_text_chars=100, voice_exists=lambda name: False
         )
+        job = repository.create_job(session, key_id, request, queue=RENDER_QUEUE)
         # Never published, and enqueued long ago: only the sweeper can find it.
         session.execute(update(Job).where(Job.id == job.id).values(enqueued_at=utcnow() - timedelta(minutes=5)))
     found = wait_until_done(stack.client, f"{stack.base}/v1/jobs/{job.id}")

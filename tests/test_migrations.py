@@ -4,7 +4,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from conftest import ROOT
+from support import ROOT
 from jobs.db import make_engine
 from jobs.models import Base
 

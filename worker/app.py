@@ -5,7 +5,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from config import Settings
-from jobs.queue import SWEEP_TASK, make_celery
+from jobs.queue import DISPATCH_TASK, SWEEP_TASK, make_celery
 from worker import runtime
 from worker.tasks import register_tasks
 
@@ -13,7 +13,9 @@ from worker.tasks import register_tasks
 MODEL_LOAD_TIMEOUT_S = 900
 
 
-def create_worker_app(settings: Settings) -> Celery:
+def create_worker_app(settings: Settings, *, load_model: bool) -> Celery:
+    """`load_model`: GPU workers load the model in each child before their first task;
+    maintenance workers (sweeper, webhooks) never do."""
     app = make_celery(settings, "csm_batch_worker")
     app.conf.update(
         task_acks_late=True,  # a job's message is acked only after it finished
@@ -22,13 +24,17 @@ def create_worker_app(settings: Settings) -> Celery:
         task_soft_time_limit=settings.task_soft_time_limit_s,
         task_time_limit=settings.task_time_limit_s,
         worker_proc_alive_timeout=MODEL_LOAD_TIMEOUT_S,
-        beat_schedule={"sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s}},
+        beat_schedule={
+            "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s},
+            "dispatch-webhooks": {"task": DISPATCH_TASK, "schedule": settings.webhook_dispatch_interval_s},
+        },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     register_tasks(app, settings)
+    if load_model:
 
-    @worker_process_init.connect(weak=False)
-    def load_model(**_kwargs) -> None:
-        runtime.init_process(settings)
+        @worker_process_init.connect(weak=False)
+        def load(**_kwargs) -> None:
+            runtime.init_process(settings)
 
     return app

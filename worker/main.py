@@ -1,5 +1,6 @@
-"""Celery entry point: `celery -A worker.main:app worker` (and `beat`)."""
+"""Celery entry point of GPU workers: `celery -A worker.main:app worker -Q render,batch`
+(and of the scheduler: `celery -A worker.main:app beat`)."""
 from config import Settings
 from worker.app import create_worker_app
 
-app = create_worker_app(Settings.from_env())
+app = create_worker_app(Settings.from_env(), load_model=True)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config import Settings
 from jobs.db import make_engine, make_session_factory
 from storage import ObjectStore, make_store
+from worker.voices import VoiceLibrary
 
 if TYPE_CHECKING:
     from csm import Generator
@@ -28,6 +29,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     store: ObjectStore
     generator: "Generator"
+    voices: VoiceLibrary
 
 
 def load_runtime(settings: Settings) -> Runtime:
@@ -35,18 +37,35 @@ def load_runtime(settings: Settings) -> Runtime:
 
     started = time.perf_counter()
     generator = load_generator(
-        settings.csm_model, device=settings.csm_device, cache_dir=settings.model_cache_dir
+        settings.csm_model,
+        device=settings.csm_device,
+        cache_dir=settings.model_cache_dir,
+        max_batch_size=settings.worker_batch_size,
     )
-    log.info("event=model_loaded model=%s load_s=%.2f", settings.csm_model, time.perf_counter() - started)
+    load_s = time.perf_counter() - started
+    warm_up_s = generator.warm_up()
+    log.info("event=model_loaded model=%s load_s=%.2f warm_up_s=%.2f", settings.csm_model, load_s, warm_up_s)
+    sessions = process_sessions(settings)
+    store = make_store(settings)
     return Runtime(
         settings=settings,
-        sessions=make_session_factory(make_engine(settings.database_url)),
-        store=make_store(settings),
+        sessions=sessions,
+        store=store,
         generator=generator,
+        voices=VoiceLibrary(sessions, store, generator.sample_rate),
     )
 
 
 _current: Runtime | None = None
+_sessions: sessionmaker[Session] | None = None
+
+
+def process_sessions(settings: Settings) -> sessionmaker[Session]:
+    """This process's database pool, made after any fork (pools must not cross one)."""
+    global _sessions
+    if _sessions is None:
+        _sessions = make_session_factory(make_engine(settings.database_url))
+    return _sessions
 
 
 def init_process(settings: Settings) -> None:

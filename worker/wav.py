@@ -1,4 +1,4 @@
-"""PCM16 WAV encoding with the standard library."""
+"""PCM16 WAV encoding and decoding with the standard library."""
 from __future__ import annotations
 
 import io
@@ -17,3 +17,12 @@ def encode_wav(audio: torch.Tensor, sample_rate: int) -> bytes:
         out.setframerate(sample_rate)
         out.writeframes(pcm.cpu().numpy().tobytes())
     return buffer.getvalue()
+
+
+def decode_wav(data: bytes) -> tuple[torch.Tensor, int]:
+    """A mono PCM16 WAV written by encode_wav -> ((samples,) float32, sample rate)."""
+    with wave.open(io.BytesIO(data)) as wav:
+        if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
+            raise ValueError("expected a mono 16-bit PCM WAV")
+        pcm = torch.frombuffer(bytearray(wav.readframes(wav.getnframes())), dtype=torch.int16)
+        return pcm.float() / 32767.0, wav.getframerate()

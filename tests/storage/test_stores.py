@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import make_settings, s3_environment
+from support import make_settings, s3_environment
 from storage import make_store
 from storage.local import LocalStore
 from storage.s3 import S3Store

@@ -4,51 +4,15 @@ import io
 import uuid
 import wave
 
-import pytest
-
-from conftest import make_settings, s3_client, s3_environment
-from jobs import repository
-from jobs.keys import create_key
-from jobs.models import Job
 from jobs.resource import audio_key
-from jobs.validation import parse_job_request
+from support import s3_client
 from worker import render
-from worker.runtime import Runtime
-
-
-class CountingGenerator:
-    """The real generator, counting how often it renders."""
-
-    def __init__(self, generator):
-        self.generator = generator
-        self.sample_rate = generator.sample_rate
-        self.calls = 0
-
-    def generate(self, *args, **kwargs):
-        self.calls += 1
-        return self.generator.generate(*args, **kwargs)
-
-
-@pytest.fixture
-def runtime(database_url, sessions, s3_endpoint, s3_bucket, tiny_generator, tmp_path):
-    settings = make_settings(
-        CSM_DATA_DIR=str(tmp_path), DATABASE_URL=database_url, **s3_environment(s3_endpoint, s3_bucket)
-    )
-    from storage import make_store
-
-    return Runtime(settings=settings, sessions=sessions, store=make_store(settings), generator=CountingGenerator(tiny_generator))
+from worker_helpers import lines, row
+from worker_helpers import submit as submit_body
 
 
 def submit(runtime, **fields) -> uuid.UUID:
-    body = {"text": "Hello from the worker.", "max_audio_length_ms": 400, "seed": 3} | fields
-    with runtime.sessions.begin() as session:
-        owner, _ = create_key(session, "owner")
-        return repository.create_job(session, owner.id, parse_job_request(body, max_text_chars=10_000)).id
-
-
-def row(runtime, job_id) -> Job:
-    with runtime.sessions() as session:
-        return session.get(Job, job_id)
+    return submit_body(runtime, {"text": "Hello from the worker.", "max_audio_length_ms": 400, "seed": 3} | fields)
 
 
 def test_a_redelivered_task_renders_once_and_finishes_once(runtime):
@@ -60,7 +24,7 @@ def test_a_redelivered_task_renders_once_and_finishes_once(runtime):
     assert render.render_job(job_id, runtime).status == "skipped"
     second = row(runtime, job_id)
     again = s3_client(runtime.settings.s3_endpoint_url).head_object(Bucket=runtime.settings.s3_bucket, Key=audio_key(job_id))
-    assert runtime.generator.calls == 1
+    assert len(runtime.generator.batches) == 1
     assert (second.status, second.finished_at, second.attempts) == ("succeeded", first.finished_at, 1)
     assert again["LastModified"] == stored["LastModified"] and again["ETag"] == stored["ETag"]
 
@@ -90,20 +54,53 @@ def test_input_the_engine_rejects_fails_the_job_with_a_reason(runtime):
     assert render.render_job(job_id, runtime).status == "failed"
     job = row(runtime, job_id)
     assert job.status == "failed" and job.error_code == "invalid_input" and job.error_message
+    assert lines(runtime, job_id)[0].status == "failed"
 
 
-def test_a_storage_outage_gives_the_job_back_then_fails_after_the_last_attempt(runtime, s3_endpoint):
-    broken = make_settings(
-        CSM_DATA_DIR=str(runtime.settings.data_dir), MAX_ATTEMPTS="2",
-        **s3_environment(s3_endpoint, "no-such-bucket"),
-    )
-    from storage import make_store
-
-    runtime = Runtime(broken, runtime.sessions, make_store(broken), runtime.generator)
+def test_a_storage_outage_gives_the_job_back_then_fails_after_the_last_attempt(make_runtime):
+    runtime = make_runtime(MAX_ATTEMPTS="2", S3_BUCKET="no-such-bucket")
     job_id = submit(runtime)
-    with pytest.raises(render.RetryLater):
-        render.render_job(job_id, runtime)
+    retrying = render.render_job(job_id, runtime)
+    assert (retrying.status, retrying.retry_in_s) == ("retrying", 5)
     assert row(runtime, job_id).status == "queued"
     assert render.render_job(job_id, runtime).status == "failed"
     job = row(runtime, job_id)
     assert (job.status, job.error_code, job.attempts) == ("failed", "storage_unavailable", 2)
+
+
+def test_queued_texts_share_one_gpu_batch(runtime):
+    job_ids = [submit(runtime, text=f"Line number {i}.", seed=i) for i in range(3)]
+    assert render.render_job(job_ids[0], runtime).status == "succeeded"
+    assert [len(batch) for batch in runtime.generator.batches] == [3]
+    assert all(row(runtime, job_id).status == "succeeded" for job_id in job_ids)
+    # Their own messages arrive later and find nothing left to do.
+    assert render.render_job(job_ids[1], runtime).status == "skipped"
+    assert len(runtime.generator.batches) == 1
+
+
+def test_a_batch_never_exceeds_the_model_batch_size(runtime):
+    size = runtime.generator.max_batch_size
+    job_ids = [submit(runtime, seed=i) for i in range(size + 1)]
+    render.render_job(job_ids[0], runtime)
+    assert [len(batch) for batch in runtime.generator.batches] == [size]
+    # A message whose own job is taken still renders what is queued.
+    render.render_job(job_ids[0], runtime)
+    assert all(row(runtime, job_id).status == "succeeded" for job_id in job_ids)
+
+
+def test_a_silent_line_is_retried_with_calmer_sampling_and_the_attempts_recorded(make_runtime):
+    runtime = make_runtime(silence=lambda request: request.temperature == 0.9)  # the first attempt only
+    job_id = submit(runtime, temperature=0.9, topk=50)
+    assert render.render_job(job_id, runtime).status == "succeeded"
+    first, second = (batch[0] for batch in runtime.generator.batches)
+    assert (first.temperature, first.topk) == (0.9, 50)
+    assert second.temperature < first.temperature and second.topk < first.topk and second.seed != first.seed
+    assert lines(runtime, job_id)[0].attempts == 2
+
+
+def test_a_line_silent_on_every_attempt_fails_with_a_reason(make_runtime):
+    runtime = make_runtime(silence=lambda request: True)
+    job_id = submit(runtime)
+    assert render.render_job(job_id, runtime).status == "failed"
+    job = row(runtime, job_id)
+    assert (job.error_code, lines(runtime, job_id)[0].attempts) == ("no_audio", 3)

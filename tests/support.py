@@ -1,0 +1,153 @@
+"""Helpers shared by the tests: settings, S3 clients, the API server and worker processes."""
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import requests
+from botocore.config import Config
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parents[1]
+REDIS_URL = "redis://127.0.0.1:6379"
+TIMEOUT_S = 180
+PUBLIC_API_URL = "http://api.example.test"  # the API address the test services advertise
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret"}
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from config import Settings  # noqa: E402
+from jobs.queue import MAINTENANCE_QUEUE, QUEUES  # noqa: E402
+
+
+def s3_client(endpoint: str):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+def make_settings(**environ: str) -> Settings:
+    return Settings.from_env(environ)
+
+
+def s3_environment(endpoint: str, bucket: str) -> dict[str, str]:
+    # Clients reach the store as "localhost", the service as 127.0.0.1: presigned URLs
+    # must be signed for the public name.
+    public = endpoint.replace("127.0.0.1", "localhost")
+    return {
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_PUBLIC_ENDPOINT_URL": public,
+        **S3_CREDENTIALS,
+    }
+
+
+@contextmanager
+def serve_api(settings: Settings):
+    """The real Flask app over real HTTP on a loopback port."""
+    from api import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+def worker_command(*extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "worker.main:app", "worker", "--pool", "prefork",
+        "--concurrency", "1", "--queues", ",".join((*QUEUES, MAINTENANCE_QUEUE)), "--loglevel", "INFO", *extra,
+    ]
+
+
+@contextmanager
+def run_worker(environ: dict[str, str], log_path: Path, *extra: str):
+    """A real Celery worker process (own session, so a test can kill its whole group)."""
+    env = {**os.environ, **environ, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            worker_command(*extra), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_log(log_path, "ready.", process)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()  # the main process only: a warm shutdown
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_for_log(log_path: Path, needle: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in log_path.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited early:\n{log_path.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{needle!r} not in {log_path} after {timeout} s")
+
+
+_redis_numbers = itertools.count(1)
+
+
+def free_redis_db() -> str:
+    """A Redis database number of its own for each use (1 to 15), emptied first."""
+    import redis
+
+    number = next(_redis_numbers)
+    assert number < 16, "more Redis databases than the server has"
+    client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+    client.flushdb()
+    client.close()
+    return f"{REDIS_URL}/{number}"
+
+
+@dataclass
+class Stack:
+    base: str
+    key: str
+    environ: dict
+
+    def local(self, url: str) -> str:
+        """A URL the service advertises (on PUBLIC_API_URL), as this test reaches it."""
+        return url.replace(PUBLIC_API_URL, self.base)
+
+    @property
+    def client(self) -> requests.Session:
+        client = requests.Session()
+        client.headers["Authorization"] = f"Bearer {self.key}"
+        return client
+
+
+def wait_until_done(client: requests.Session, url: str) -> dict:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        job = client.get(url, timeout=10).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} still {job['status']} after {TIMEOUT_S} s")

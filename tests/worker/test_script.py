@@ -1,0 +1,148 @@
+"""Scripts: lines in order with the conversation as context, stitched master and manifest,
+failed lines, cancellation between lines, and resumption after a crash."""
+import io
+import json
+import uuid
+import wave
+
+import pytest
+from sqlalchemy import update
+
+from jobs import repository
+from jobs.keys import create_key
+from jobs.models import Job, utcnow
+from jobs.voices import add_voice
+from worker import render
+from worker.context import fit_context
+from worker_helpers import lines, row, submit
+
+SCRIPT = [
+    {"speaker": 0, "text": "Did the batch finish?", "pause_ms": 200},
+    {"speaker": 1, "text": "It did, every line of it.", "pause_ms": 400},
+    {"speaker": 2, "text": "Then send the links."},
+]
+
+
+def script_job(runtime, script=SCRIPT, **fields):
+    return submit(runtime, {"script": script, "max_audio_length_ms": 400, "seed": 9} | fields)
+
+
+def wav_info(data: bytes) -> tuple[int, int]:
+    with wave.open(io.BytesIO(data)) as wav:
+        return wav.getframerate(), wav.getnframes()
+
+
+def read(runtime, key) -> bytes:
+    with runtime.store.open(key) as stream:
+        return stream.read()
+
+
+def test_a_three_speaker_script_renders_lines_master_and_manifest(runtime):
+    job_id = script_job(runtime)
+    assert render.render_job(job_id, runtime).status == "succeeded"
+    job = row(runtime, job_id)
+    assert (job.lines_done, job.lines_total, job.manifest_key) == (3, 3, f"jobs/{job_id}/manifest.json")
+
+    # Each line saw the lines before it, with their audio, as context.
+    contexts = [[(s.speaker, s.text) for s in batch[0].context] for batch in runtime.generator.batches]
+    assert contexts == [[], [(0, SCRIPT[0]["text"])], [(0, SCRIPT[0]["text"]), (1, SCRIPT[1]["text"])]]
+
+    manifest = json.loads(read(runtime, job.manifest_key))
+    rate, master_samples = wav_info(read(runtime, job.audio_key))
+    assert rate == 24_000 and manifest["duration_ms"] == job.duration_ms == round(master_samples * 1000 / rate)
+    entries = manifest["lines"]
+    assert [e["key"] for e in entries] == [f"jobs/{job_id}/lines/{i:03d}.wav" for i in range(3)]
+    assert entries[0]["start_ms"] == 0
+    for entry, following, line in zip(entries, entries[1:], SCRIPT):
+        assert following["start_ms"] == pytest.approx(entry["end_ms"] + line["pause_ms"], abs=1)
+    assert entries[-1]["end_ms"] == pytest.approx(job.duration_ms, abs=1)
+    for entry in entries:
+        _rate, samples = wav_info(read(runtime, entry["key"]))
+        assert entry["end_ms"] - entry["start_ms"] == pytest.approx(samples * 1000 / 24_000, abs=1)
+        assert (entry["status"], entry["attempts"], entry["voice"]) == ("succeeded", 1, None)
+    assert [e["seed"] for e in entries] == [9, 10, 11]
+
+
+def test_a_line_that_never_speaks_is_named_and_the_job_partially_succeeds(make_runtime):
+    runtime = make_runtime(silence=lambda request: request.text == SCRIPT[1]["text"])
+    job_id = script_job(runtime)
+    assert render.render_job(job_id, runtime).status == "partially_succeeded"
+    job = row(runtime, job_id)
+    assert job.error_code == "lines_failed" and "lines 1 " in job.error_message
+    entries = json.loads(read(runtime, job.manifest_key))["lines"]
+    assert [(e["status"], e["attempts"]) for e in entries] == [("succeeded", 1), ("failed", 3), ("succeeded", 1)]
+    assert entries[1]["start_ms"] is None and entries[1]["key"] is None
+    assert entries[2]["start_ms"] == pytest.approx(entries[0]["end_ms"] + SCRIPT[0]["pause_ms"], abs=1)
+
+
+def test_cancel_stops_a_running_script_between_lines(make_runtime):
+    runtime = None
+
+    def cancel_after_first_line(request):
+        if request.text == SCRIPT[0]["text"]:
+            with runtime.sessions.begin() as session:
+                repository.cancel_job(session, session.get(Job, job_id))
+        return False
+
+    runtime = make_runtime(silence=cancel_after_first_line)
+    job_id = script_job(runtime)
+    assert render.render_job(job_id, runtime).status == "canceled"
+    assert [line.status for line in lines(runtime, job_id)] == ["succeeded", "pending", "pending"]
+    assert len(runtime.generator.batches) == 1 and row(runtime, job_id).status == "canceled"
+
+
+class WorkerDied(BaseException):
+    """Stands for the process being killed: nothing after it runs, nothing is recorded."""
+
+
+def test_a_crashed_script_resumes_from_its_first_unfinished_line(make_runtime):
+    def die_on_third_line(request):
+        if request.text == SCRIPT[2]["text"]:
+            raise WorkerDied
+        return False
+
+    crashing = make_runtime(silence=die_on_third_line)
+    job_id = script_job(crashing)
+    with pytest.raises(WorkerDied):
+        render.render_job(job_id, crashing)
+    first_two = [(line.status, line.audio_sha256) for line in lines(crashing, job_id)[:2]]
+    assert [status for status, _ in first_two] == ["succeeded", "succeeded"]
+    with crashing.sessions.begin() as session:  # the dead worker's lease runs out
+        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=utcnow()))
+
+    resumed = make_runtime()
+    assert render.render_job(job_id, resumed).status == "succeeded"
+    assert [[r.text for r in batch] for batch in resumed.generator.batches] == [[SCRIPT[2]["text"]]]
+    assert resumed.generator.batches[0][0].context[1].text == SCRIPT[1]["text"]  # stored lines as context
+    assert [(line.status, line.audio_sha256) for line in lines(resumed, job_id)[:2]] == first_two
+    assert row(resumed, job_id).attempts == 2
+
+
+def test_a_voice_prompt_is_the_speakers_first_context(runtime, tiny_model_dir):
+    recording = io.BytesIO()
+    with wave.open(recording, "wb") as out:  # 1 s at 16 kHz: the worker resamples it to 24 kHz
+        out.setnchannels(1), out.setsampwidth(2), out.setframerate(16_000)
+        out.writeframes(b"\x10\x00" * 16_000)
+    voice_id = uuid.uuid4()
+    runtime.store.put(f"voices/{voice_id}/prompt.wav", recording.getvalue(), "audio/wav")
+    with runtime.sessions.begin() as session:
+        owner = create_key(session, "voiced")[0].id
+        add_voice(session, owner, "narrator", "I narrate.", f"voices/{voice_id}/prompt.wav", 1000, voice_id)
+    script = [{"speaker": 0, "text": "Once upon a time.", "voice": "narrator"}, {"speaker": 1, "text": "Go on."}]
+    job_id = submit(runtime, {"script": script, "max_audio_length_ms": 320}, owner=owner)
+    assert render.render_job(job_id, runtime).status == "succeeded"
+    for batch in runtime.generator.batches:
+        prompt = batch[0].context[0]
+        assert (prompt.speaker, prompt.text, prompt.audio.shape[-1]) == (0, "I narrate.", 24_000)
+
+
+def test_context_drops_oldest_lines_then_other_speakers_voices():
+    rows = len  # a segment's rows: here, its length
+    voices = [(0, "v0" * 5), (1, "v1" * 5)]  # 10 rows each
+    history = ["a" * 10, "b" * 10, "c" * 10]
+    everything = fit_context(voices, history, speaker=1, budget=50, rows=rows)
+    assert everything == ["v0" * 5, "v1" * 5, "a" * 10, "b" * 10, "c" * 10]
+    assert fit_context(voices, history, speaker=1, budget=35, rows=rows) == ["v0" * 5, "v1" * 5, "c" * 10]
+    assert fit_context(voices, history, speaker=1, budget=15, rows=rows) == ["v1" * 5]
+    assert fit_context(voices, history, speaker=0, budget=15, rows=rows) == ["v0" * 5]
+    assert fit_context(voices, history, speaker=0, budget=5, rows=rows) == []
