@@ -1,7 +1,8 @@
 """The embedded demo: the real pipeline (API + Celery worker + store + SQL) on one machine.
 
-Starts the API (gunicorn) and one worker (with its sweeper) as child processes, submits each
-line of an example conversation over REST, polls until done, downloads the WAVs, and stops.
+Starts the API (gunicorn) and one worker (with its sweeper) as child processes, submits an
+example conversation over REST as a script job, polls until done, downloads the stitched
+master, each line's WAV and the manifest, and stops both.
 """
 from __future__ import annotations
 
@@ -50,29 +51,30 @@ def run_demo(settings: Settings, script: Path, out_dir: Path) -> int:
         client = requests.Session()
         client.headers["Authorization"] = f"Bearer {key}"
         _wait_healthy(client, base)
-        job_ids = [_submit(client, base, line) for line in lines]
-        print(f"submitted {len(job_ids)} jobs; rendering (logs in {logs})")
-        jobs = [_wait_done(client, base, job_id) for job_id in job_ids]
-        failed = 0
-        for number, (line, job) in enumerate(zip(lines, jobs), start=1):
-            if job["status"] != "succeeded":
-                failed += 1
-                print(f"line {number}: {job['status']} {job['error']}")
-                continue
-            path = out_dir / f"line-{number:02d}-speaker{line['speaker']}.wav"
-            audio = client.get(f"{base}/v1/jobs/{job['id']}/audio", timeout=60)
-            audio.raise_for_status()
-            path.write_bytes(audio.content)
-            result = job["result"]
-            print(f"line {number}: speaker {line['speaker']} {result['duration_ms']} ms -> {path}")
-    print(f"done in {time.perf_counter() - started:.1f} s; {len(jobs) - failed}/{len(jobs)} lines rendered")
-    return 1 if failed else 0
-
-
-def _submit(client: requests.Session, base: str, line: dict) -> str:
-    response = client.post(f"{base}/v1/jobs", json=line, timeout=30)
-    response.raise_for_status()
-    return response.json()["id"]
+        submitted = client.post(f"{base}/v1/jobs", json={"script": lines}, timeout=30)
+        submitted.raise_for_status()
+        print(f"submitted a script of {len(lines)} lines; rendering (logs in {logs})")
+        job = _wait_done(client, base, submitted.json()["id"])
+        if job["result"] is None:
+            print(f"the script {job['status']}: {job['error']}")
+            return 1
+        outputs = {"conversation.wav": job["result"]["audio_url"], "manifest.json": job["result"]["manifest_url"]}
+        outputs |= {f"line-{i:02d}.wav": url for i, url in enumerate(job["result"]["line_audio_urls"])}
+        for name, url in outputs.items():
+            response = client.get(url, timeout=60)
+            response.raise_for_status()
+            (out_dir / name).write_bytes(response.content)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    for line in manifest["lines"]:
+        print(
+            f"line {line['index']}: speaker {line['speaker']} {line['status']} "
+            f"{line['start_ms']}-{line['end_ms']} ms of the master"
+        )
+    print(
+        f"{job['status']} in {time.perf_counter() - started:.1f} s: {out_dir / 'conversation.wav'} "
+        f"({manifest['duration_ms']} ms), {len(lines)} line files and manifest.json"
+    )
+    return 0 if job["status"] == "succeeded" else 1
 
 
 def _wait_done(client: requests.Session, base: str, job_id: str) -> dict:
