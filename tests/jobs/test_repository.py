@@ -2,11 +2,12 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from jobs import repository
 from jobs.keys import create_key, find_key
-from jobs.models import Job, utcnow
+from jobs.csv_batch import parse_batch_csv
+from jobs.models import Batch, Job, WebhookEvent, utcnow
 from jobs.repository import AudioResult
 from jobs.status import JobStatus
 from jobs.validation import parse_job_request
@@ -137,3 +138,29 @@ def test_listing_is_newest_first_per_owner_with_a_cursor(sessions, owner):
         cursor = repository.Cursor(last.created_at, last.id)
         second = repository.list_jobs(session, owner, status=None, limit=3, after=cursor)
     assert [j.id for j in first + second] == [j.id for j in reversed(jobs)]
+
+
+def test_a_batch_closes_exactly_once_when_its_last_job_ends(sessions, owner):
+    plan = parse_batch_csv(b"text\none\ntwo\nthree\n", max_text_chars=100, voice_exists=lambda name: False)
+    with sessions.begin() as session:
+        batch = repository.create_batch(
+            session, owner, list(plan.jobs), queue="batch", filename=None, webhook_url="https://93.184.216.34/hook"
+        )
+        jobs = list(session.scalars(select(Job).where(Job.batch_id == batch.id)))
+    first, second, third = (claim(sessions, job) for job in jobs)
+    with sessions.begin() as session:
+        assert repository.complete_job(session, first, RESULT)
+        assert repository.fail_job(session, second, "no_audio", "silent")
+    with sessions() as session:
+        assert session.get(Batch, batch.id).status == "running"
+    with sessions.begin() as session:
+        assert repository.complete_job(session, third, RESULT)
+    for again in (first, second, third):  # duplicate deliveries of the last transitions
+        with sessions.begin() as session:
+            assert not repository.complete_job(session, again, RESULT)
+    with sessions() as session:
+        closed = session.get(Batch, batch.id)
+        assert (closed.status, closed.jobs_done, closed.jobs_total) == ("partially_succeeded", 3, 3)
+        assert closed.finished_at is not None
+        events = session.scalars(select(WebhookEvent.type).where(WebhookEvent.subject_id == batch.id)).all()
+        assert events == ["batch.completed"]
