@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import select, update
 
 from jobs import repository
-from jobs.keys import create_key, find_key
 from jobs.csv_batch import parse_batch_csv
+from jobs.keys import create_key, find_key
 from jobs.models import Batch, Job, WebhookEvent, utcnow
 from jobs.repository import AudioResult
 from jobs.status import JobStatus
