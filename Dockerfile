@@ -23,10 +23,10 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
-# The project itself; its dependencies are already pinned above. The source tree stays in
-# /app as well, so alembic.ini and migrations/ are found from the working directory.
+# The project itself; its dependencies are already pinned above. Installed in place
+# (editable), so `csm-batch` imports from /app and finds alembic.ini and migrations/ there.
 COPY . .
-RUN pip install --no-deps . && rm -rf build *.egg-info
+RUN pip install --no-deps --editable .
 
 USER app
 EXPOSE 8000
