@@ -18,11 +18,6 @@ class JobStatus(StrEnum):
     CANCELED = "canceled"
 
 
-TERMINAL = frozenset(
-    {JobStatus.SUCCEEDED, JobStatus.PARTIALLY_SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED}
-)
-
-
 class LineStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
