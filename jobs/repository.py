@@ -409,8 +409,9 @@ def _terminate(session: Session, claim: Claim, **values) -> bool:
     return bool(finished)
 
 
-def release_job(session: Session, claim: Claim, code: str, message: str) -> bool:
-    """Give a claimed job back to the queue after a transient failure."""
+def release_job(session: Session, claim: Claim, code: str, message: str, *, refund: bool = False) -> bool:
+    """Give a claimed job back to the queue after a transient failure. `refund`: this attempt
+    made progress (a script that ran out of time after rendering lines), so it does not count."""
     outcome = session.execute(
         update(Job)
         .where(_held(claim))
@@ -421,6 +422,7 @@ def release_job(session: Session, claim: Claim, code: str, message: str) -> bool
             lease_expires_at=None,
             error_code=code,
             error_message=message,
+            attempts=Job.attempts - 1 if refund else Job.attempts,
         )
     )
     return outcome.rowcount == 1

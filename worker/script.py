@@ -10,6 +10,7 @@ import json
 import logging
 
 import torch
+from celery.exceptions import SoftTimeLimitExceeded
 
 from jobs import repository
 from jobs.repository import Claim, LinePlan, LineResult
@@ -25,9 +26,6 @@ log = logging.getLogger(__name__)
 
 
 def render_script(claim: Claim, runtime: Runtime) -> Outcome:
-    from csm import GenerationRequest, Segment
-
-    generator = runtime.generator
     speakers = list(dict.fromkeys(line.speaker for line in claim.lines))
     named = {}
     for line in claim.lines:
@@ -46,6 +44,30 @@ def render_script(claim: Claim, runtime: Runtime) -> Outcome:
         return retry_or_fail(runtime, claim, exc)
 
     results = {line.index: _as_result(line) for line in claim.lines if line.status != LineStatus.PENDING.value}
+    try:
+        return _render_lines(claim, runtime, voices, audio, results)
+    except SoftTimeLimitExceeded:
+        # A long script continues in a new task: its finished lines are kept, and an attempt
+        # that rendered some of them does not count against MAX_ATTEMPTS.
+        progressed = len(results) > sum(line.status != LineStatus.PENDING.value for line in claim.lines)
+        if not progressed and claim.attempt >= runtime.settings.max_attempts:
+            return fail(runtime, claim, "timeout", "a line took longer than the task time limit")
+        with runtime.sessions.begin() as session:
+            repository.release_job(
+                session, claim, "time_limit", "continuing after the task time limit", refund=progressed
+            )
+        log.info("event=script_continues job_id=%s lines_done=%d", claim.job_id, len(results))
+        return Outcome("retrying", retry_in_s=0)
+    except Exception:
+        fail(runtime, claim, "internal_error", "the worker failed to render this job")
+        raise
+
+
+def _render_lines(claim: Claim, runtime: Runtime, voices, audio: dict, results: dict) -> Outcome:
+    """Renders the pending lines in order, recording each; then stitches and finishes."""
+    from csm import GenerationRequest, Segment
+
+    generator = runtime.generator
     for line in claim.lines:
         if line.index in results:
             continue  # rendered by an earlier attempt

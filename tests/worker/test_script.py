@@ -146,3 +146,35 @@ def test_context_drops_oldest_lines_then_other_speakers_voices():
     assert fit_context(voices, history, speaker=1, budget=15, rows=rows) == ["v1" * 5]
     assert fit_context(voices, history, speaker=0, budget=15, rows=rows) == ["v0" * 5]
     assert fit_context(voices, history, speaker=0, budget=5, rows=rows) == []
+
+
+def test_a_script_out_of_time_continues_in_a_new_task_without_spending_an_attempt(make_runtime):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def time_runs_out_on_the_third_line(request):
+        if request.text == SCRIPT[2]["text"]:
+            raise SoftTimeLimitExceeded()
+        return False
+
+    runtime = make_runtime(silence=time_runs_out_on_the_third_line, MAX_ATTEMPTS="1")
+    job_id = script_job(runtime)
+    outcome = render.render_job(job_id, runtime)
+    assert (outcome.status, outcome.retry_in_s) == ("retrying", 0)
+    job = row(runtime, job_id)
+    assert (job.status, job.attempts, job.lines_done) == ("queued", 0, 2)
+
+    continued = make_runtime(MAX_ATTEMPTS="1")
+    assert render.render_job(job_id, continued).status == "succeeded"
+    assert [[r.text for r in batch] for batch in continued.generator.batches] == [[SCRIPT[2]["text"]]]
+
+
+def test_a_line_longer_than_the_time_limit_fails_the_script_after_its_attempts(make_runtime):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def never_enough_time(request):
+        raise SoftTimeLimitExceeded()
+
+    runtime = make_runtime(silence=never_enough_time, MAX_ATTEMPTS="1")
+    job_id = script_job(runtime)
+    assert render.render_job(job_id, runtime).status == "failed"
+    assert row(runtime, job_id).error_code == "timeout"
