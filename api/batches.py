@@ -115,8 +115,7 @@ def _upload() -> tuple[bytes, str | None]:
 def _wake_ups(batch_id: uuid.UUID) -> list[uuid.UUID]:
     """One message per GPU batch of texts, and one per script: each wakes a worker that claims
     as many queued texts as it can render at once."""
-    with services().sessions() as session:
-        texts, scripts = batches.job_ids_by_kind(session, batch_id)
+    texts, scripts = batches.job_ids_by_kind(db(), batch_id)
     size = services().settings.worker_batch_size
     return texts[::size] + scripts
 

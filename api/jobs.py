@@ -13,7 +13,7 @@ from flask import g, jsonify, redirect, request, send_file, url_for
 from api.errors import ApiError
 from api.services import db, services
 from jobs import outbox, repository
-from jobs.models import Job
+from jobs.models import Job, JobLine
 from jobs.queue import RENDER_QUEUE, publish_render
 from jobs.resource import WITH_RESULT, job_resource
 from jobs.status import JobStatus, LineStatus
@@ -86,7 +86,7 @@ def get_manifest(job_id: uuid.UUID):
 
 def get_line_audio(job_id: uuid.UUID, index: int):
     job = owned_job(job_id)
-    line = next((line for line in repository.job_lines(db(), job.id) if line.index == index), None)
+    line = db().get(JobLine, (job.id, index))
     if line is None:
         raise ApiError(404, "not_found", f"the job has no line {index}")
     if line.status != LineStatus.SUCCEEDED.value:
