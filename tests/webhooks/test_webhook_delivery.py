@@ -1,4 +1,5 @@
 """One delivery attempt against real receivers on 127.0.0.1 (http.server in a thread)."""
+import contextlib
 import datetime
 import http.server
 import socket
@@ -71,15 +72,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"ok")
 
 
-@pytest.fixture
-def receiver():
-    server = Receiver()
+@contextlib.contextmanager
+def serving(server: Receiver):
+    """Runs `server` in a thread until the block ends."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    with serving(Receiver()) as server:
+        yield server
 
 
 def loopback(server, path: str) -> VettedTarget:
@@ -171,16 +180,11 @@ def test_ipv6_loopback(dns_watch):
         server = Receiver("::1")
     except OSError:
         pytest.skip("no IPv6 loopback here")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         target = vet_url(f"http://[::1]:{server.port}/status/200", allow_private=True)
         assert target.ip == "::1"
         assert deliver(target, BODY, signed()).delivered
         assert server.requests[0][1]["Host"] == f"[::1]:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_target_ip_must_be_an_address(receiver):
@@ -286,12 +290,8 @@ def tls_receiver(tls_files):
     server.sni = []
     context.sni_callback = lambda sock, name, ctx: server.sni.append(name)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 def pinned_https(server, host="hooks.example.test") -> VettedTarget:
