@@ -18,7 +18,8 @@ from botocore.config import Config
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[1]
-REDIS_URL = "redis://127.0.0.1:6379"
+# TEST_REDIS_URL lets two test runs on one machine use separate Redis servers.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 TIMEOUT_S = 180
 PUBLIC_API_URL = "http://api.example.test"  # the API address the test services advertise
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret"}
