@@ -64,6 +64,11 @@ class Settings:
         return self.data_dir / "objects"
 
     @property
+    def url_secret_path(self) -> Path:
+        """The key that signs the local store's file URLs (created on first use)."""
+        return self.data_dir / "url-signing.key"
+
+    @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
 

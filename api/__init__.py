@@ -10,13 +10,14 @@ from api.auth import require_api_key
 from api.errors import register_error_handlers
 from api.routes import ROUTES
 from api.services import Services, close_db
+from api.ui import STATIC_URL_PATH
 from config import Settings
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Flask:
     if services is None:
         services = build_services(settings)
-    app = Flask(__name__)
+    app = Flask(__name__, static_url_path=STATIC_URL_PATH)  # the web page's files (api/static)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["csm_batch"] = services
@@ -29,13 +30,17 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
 
 
 def build_services(settings: Settings) -> Services:
+    from api.metrics import make_registry
     from jobs.db import make_engine, make_session_factory
     from jobs.queue import make_celery
-    from storage import make_store
+    from storage import make_store, signing
 
+    sessions = make_session_factory(make_engine(settings.database_url))
     return Services(
         settings=settings,
-        sessions=make_session_factory(make_engine(settings.database_url)),
+        sessions=sessions,
         store=make_store(settings),
         producer=make_celery(settings),
+        url_secret=None if settings.s3_bucket else signing.load_or_create_secret(settings.url_secret_path),
+        metrics=make_registry(sessions),
     )

@@ -11,7 +11,7 @@ from typing import Iterator
 from flask import Response, g, jsonify, request, stream_with_context, url_for
 
 from api.errors import ApiError
-from api.jobs import accepted, base_url, check_webhook_url, publish
+from api.jobs import accepted, base_url, check_webhook_url, page_limit, publish
 from api.services import db, services
 from jobs import batches, repository
 from jobs.csv_batch import MAX_CSV_BYTES, CsvRejected, parse_batch_csv
@@ -66,6 +66,12 @@ def create_batch():
     log.info("event=batch_queued batch_id=%s jobs=%d rows=%d", batch.id, len(plan.jobs), plan.rows)
     publish(_wake_ups(batch.id), queue=BATCH_QUEUE)
     return accepted(_resource(batch), url_for("get_batch", batch_id=batch.id))
+
+
+def list_batches():
+    """The key's newest batches (`limit`, 20 by default)."""
+    page = batches.list_batches(db(), g.api_key_id, page_limit(request.args.get("limit")))
+    return jsonify({"batches": [_resource(batch) for batch in page]})
 
 
 def get_batch(batch_id: uuid.UUID):

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from flask import g, jsonify, redirect, request, send_file, url_for
 
+from api import media
 from api.errors import ApiError
 from api.services import db, services
 from jobs import outbox, repository
@@ -59,7 +60,7 @@ def get_job(job_id: uuid.UUID):
 
 def list_jobs():
     status = _status_filter(request.args.get("status"))
-    limit = _limit(request.args.get("limit"))
+    limit = page_limit(request.args.get("limit"))
     after = _decode_cursor(request.args.get("cursor"))
     page = repository.list_jobs(db(), g.api_key_id, status=status, limit=limit + 1, after=after)
     more = len(page) > limit
@@ -74,7 +75,13 @@ def list_jobs():
 
 def get_audio(job_id: uuid.UUID):
     job = _finished(job_id)
-    return download(job.audio_key, f"{job.output_name or job.id}.wav", "audio/wav")
+    return download(job.audio_key, _audio_name(job), "audio/wav")
+
+
+def get_audio_url(job_id: uuid.UUID):
+    """A short-lived URL of the audio that needs no bearer header (for `<audio src>`)."""
+    job = _finished(job_id)
+    return jsonify(media.playable_url(job.audio_key, _audio_name(job), base_url()))
 
 
 def get_manifest(job_id: uuid.UUID):
@@ -85,13 +92,13 @@ def get_manifest(job_id: uuid.UUID):
 
 
 def get_line_audio(job_id: uuid.UUID, index: int):
-    job = owned_job(job_id)
-    line = db().get(JobLine, (job.id, index))
-    if line is None:
-        raise ApiError(404, "not_found", f"the job has no line {index}")
-    if line.status != LineStatus.SUCCEEDED.value:
-        raise ApiError(409, "not_ready", f"line {index} is {line.status}")
-    return download(line.audio_key, f"{job.id}-line-{index:03d}.wav", "audio/wav")
+    line = _rendered_line(job_id, index)
+    return download(line.audio_key, _line_audio_name(line), "audio/wav")
+
+
+def get_line_audio_url(job_id: uuid.UUID, index: int):
+    line = _rendered_line(job_id, index)
+    return jsonify(media.playable_url(line.audio_key, _line_audio_name(line), base_url()))
 
 
 def cancel_job(job_id: uuid.UUID):
@@ -155,6 +162,25 @@ def _finished(job_id: uuid.UUID) -> Job:
     return job
 
 
+def _rendered_line(job_id: uuid.UUID, index: int) -> JobLine:
+    """A line of the key's job whose audio is stored (lines are available as they finish)."""
+    job = owned_job(job_id)
+    line = db().get(JobLine, (job.id, index))
+    if line is None:
+        raise ApiError(404, "not_found", f"the job has no line {index}")
+    if line.status != LineStatus.SUCCEEDED.value:
+        raise ApiError(409, "not_ready", f"line {index} is {line.status}")
+    return line
+
+
+def _audio_name(job: Job) -> str:
+    return f"{job.output_name or job.id}.wav"
+
+
+def _line_audio_name(line: JobLine) -> str:
+    return f"{line.job_id}-line-{line.index:03d}.wav"
+
+
 def owned_job(job_id: uuid.UUID) -> Job:
     job = repository.get_owned_job(db(), g.api_key_id, job_id)
     if job is None:
@@ -181,7 +207,7 @@ def _status_filter(raw: str | None) -> JobStatus | None:
         raise ApiError(422, "invalid_field", f"must be one of {allowed}", "status") from None
 
 
-def _limit(raw: str | None) -> int:
+def page_limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_PAGE
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:

@@ -1,21 +1,27 @@
 """Every route of the API in one table."""
 from __future__ import annotations
 
-from api import batches, deliveries, health, jobs, voices
+from api import batches, deliveries, health, jobs, media, metrics, ui, voices
 from api.idempotency import idempotent
 
 ROUTES = [
     # (method, rule, view)
     ("GET", "/healthz", health.healthz),
     ("GET", "/readyz", health.readyz),
+    ("GET", "/metrics", metrics.scrape),
+    ("GET", "/ui", ui.page),
+    ("GET", "/files/<path:key>", media.serve_file),
     ("POST", "/v1/jobs", idempotent(jobs.submit_job)),
     ("GET", "/v1/jobs", jobs.list_jobs),
     ("GET", "/v1/jobs/<uuid:job_id>", jobs.get_job),
     ("GET", "/v1/jobs/<uuid:job_id>/audio", jobs.get_audio),
+    ("GET", "/v1/jobs/<uuid:job_id>/audio-url", jobs.get_audio_url),
     ("GET", "/v1/jobs/<uuid:job_id>/manifest", jobs.get_manifest),
     ("GET", "/v1/jobs/<uuid:job_id>/lines/<int:index>/audio", jobs.get_line_audio),
+    ("GET", "/v1/jobs/<uuid:job_id>/lines/<int:index>/audio-url", jobs.get_line_audio_url),
     ("POST", "/v1/jobs/<uuid:job_id>/cancel", jobs.cancel_job),
     ("POST", "/v1/batches", idempotent(batches.create_batch, max_body_bytes=batches.MAX_UPLOAD_BYTES)),
+    ("GET", "/v1/batches", batches.list_batches),
     ("GET", "/v1/batches/<uuid:batch_id>", batches.get_batch),
     ("GET", "/v1/batches/<uuid:batch_id>/manifest", batches.get_batch_manifest),
     ("GET", "/v1/batches/<uuid:batch_id>/archive", batches.get_batch_archive),

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from celery import Celery
 from flask import current_app, g
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
@@ -17,6 +18,9 @@ class Services:
     sessions: sessionmaker[Session]
     store: ObjectStore
     producer: Celery
+    # Signs the local store's file URLs (api.media); None on S3, whose URLs are presigned.
+    url_secret: bytes | None
+    metrics: CollectorRegistry  # what GET /metrics serves
 
 
 def services() -> Services:

@@ -14,6 +14,17 @@ def get_owned_batch(session: Session, api_key_id: int, batch_id: uuid.UUID) -> B
     return session.scalar(select(Batch).where(Batch.id == batch_id, Batch.api_key_id == api_key_id))
 
 
+def list_batches(session: Session, api_key_id: int, limit: int) -> list[Batch]:
+    """The key's newest batches first."""
+    query = (
+        select(Batch)
+        .where(Batch.api_key_id == api_key_id)
+        .order_by(Batch.created_at.desc(), Batch.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 @dataclass(frozen=True)
 class ManifestRow:
     """One input row of the CSV and what became of it."""

@@ -11,14 +11,15 @@ class LocalStore:
     def __init__(self, root: Path):
         self.root = root
 
-    def _path(self, key: str) -> Path:
+    def path(self, key: str) -> Path:
+        """The file of `key` (ValueError for a key that would leave the folder)."""
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise ValueError(f"object key escapes the store: {key!r}")
         return path
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        path = self._path(key)
+        path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a crash leaves either the old object or the new one.
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
@@ -26,7 +27,7 @@ class LocalStore:
         os.replace(tmp.name, path)
 
     def open(self, key: str) -> BinaryIO:
-        return self._path(key).open("rb")
+        return self.path(key).open("rb")
 
     def download_url(self, key: str, filename: str) -> str | None:
         return None

@@ -1,0 +1,47 @@
+"""URLs a browser's `<audio>` element can play, and the local store's signed file route.
+
+`<audio src>` sends no bearer header, so the API answers a short-lived URL instead of the bytes:
+a presigned URL on S3, or on the local store a `/files/...` URL of this API signed with an
+expiring HMAC. Both live `PRESIGN_EXPIRY_S`.
+"""
+from __future__ import annotations
+
+import mimetypes
+import time
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+from flask import request, send_file
+
+from api.errors import ApiError
+from api.services import services
+from jobs.resource import timestamp
+from storage import signing
+
+FILES_PREFIX = "/files/"
+
+
+def playable_url(key: str, filename: str, base_url: str) -> dict:
+    """{"url", "expires_at"} for the object at `key`."""
+    expires = int(time.time()) + services().settings.presign_expiry_s
+    url = services().store.download_url(key, filename)
+    if url is None:  # the local store: this API serves the file to whoever holds the signature
+        query = urlencode({"expires": expires, "signature": signing.signature(services().url_secret, key, expires)})
+        url = f"{base_url}{FILES_PREFIX}{key}?{query}"
+    return {"url": url, "expires_at": timestamp(datetime.fromtimestamp(expires, timezone.utc))}
+
+
+def serve_file(key: str):
+    """GET /files/<key>: an object of the local store, for a URL this API signed (no bearer key)."""
+    secret = services().url_secret
+    expires, given = request.args.get("expires", ""), request.args.get("signature", "")
+    if secret is None or not signing.is_valid(secret, key, expires, given, time.time()):
+        raise ApiError(403, "forbidden", "the URL's signature is invalid or has expired")
+    path = services().store.path(key)
+    if not path.is_file():
+        raise ApiError(404, "not_found", "no such file")
+    mimetype = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    # A file path lets Werkzeug answer Range requests, which media elements use to seek.
+    response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
