@@ -23,8 +23,10 @@ Rules:
 
 ``allow_private=True`` is the explicit opt-in for tests and single-host installs (off by
 default): it admits loopback, private, CGNAT and reserved addresses, but still refuses
-link-local (cloud metadata at 169.254.169.254, fe80::/10), multicast, broadcast and unspecified
-addresses, and every URL-shape rule above.
+link-local (169.254/16, fe80::/10), multicast, broadcast and unspecified addresses, the known
+cloud metadata and host services outside link-local (``_METADATA``), the local-use NAT64 prefix
+(which IPv4 address it hides depends on the operator), and every URL-shape rule above. IPv4
+hidden in IPv6 is checked against the same always-refused lists.
 """
 from __future__ import annotations
 
@@ -53,9 +55,19 @@ _V6_BLOCKED = tuple(_net(n) for n in (
     "::/8", "100::/64", "2001::/23", "2001:db8::/32", "3fff::/20", "5f00::/16", "64:ff9b:1::/48",
     "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
 ))
-# Refused even with allow_private: never a unicast destination, or the cloud metadata service.
-_V4_ALWAYS_BLOCKED = tuple(_net(n) for n in ("0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32"))
-_V6_ALWAYS_BLOCKED = tuple(_net(n) for n in ("::/128", "fe80::/10", "ff00::/8"))
+# Cloud metadata and host services outside link-local, refused even with allow_private:
+# Alibaba's metadata (100.100.100.200, in CGNAT), Oracle Cloud's (192.0.0.192), Azure's
+# WireServer (168.63.129.16, a public address); AWS's IPv6 instance metadata and EKS pod identity
+# (fd00:ec2::254, fd00:ec2::23) and Google Cloud's IPv6 metadata (fd20:ce::254), in ULA space.
+# The IPv4 link-local ones (169.254.169.254, AWS ECS 169.254.170.2, ...) are in 169.254/16.
+_V4_METADATA = ("100.100.100.200/32", "192.0.0.192/32", "168.63.129.16/32")
+_V6_METADATA = ("fd00:ec2::254/128", "fd00:ec2::23/128", "fd20:ce::254/128")
+# Refused even with allow_private: never a unicast destination, cloud metadata, or local-use
+# NAT64 (64:ff9b:1::/48 can hide any IPv4 address, metadata included, at the operator's choice).
+_V4_ALWAYS_BLOCKED = tuple(_net(n) for n in (
+    "0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", *_V4_METADATA))
+_V6_ALWAYS_BLOCKED = tuple(_net(n) for n in (
+    "::/128", "fe80::/10", "ff00::/8", "64:ff9b:1::/48", *_V6_METADATA))
 
 _NAT64 = _net("64:ff9b::/96")
 _IPV4_COMPATIBLE = _net("::/96")

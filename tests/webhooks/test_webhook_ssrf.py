@@ -233,3 +233,40 @@ def test_is_public(address, public):
     from webhooks.ssrf import is_public
 
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+def _ipv6_forms(v4: str) -> list[str]:
+    """Every IPv6 spelling that hides ``v4``: mapped, NAT64, 6to4, IPv4-compatible, translated,
+    Teredo (client obfuscated), and local-use NAT64 at the RFC 6052 /48 and /96 embeddings."""
+    import ipaddress
+
+    n = int(ipaddress.IPv4Address(v4))
+    hi, lo = n >> 16, n & 0xFFFF
+    teredo_client = n ^ 0xFFFFFFFF
+    return [
+        f"::ffff:{v4}", f"64:ff9b::{v4}", f"2002:{hi:x}:{lo:x}::1", f"::{v4}", f"::ffff:0:{v4}",
+        f"2001:0:4136:e378:8000:63bf:{teredo_client >> 16:x}:{teredo_client & 0xFFFF:x}",
+        f"64:ff9b:1:{hi:x}:{lo >> 8:x}:{(lo & 0xFF) << 8:x}::", f"64:ff9b:1::{v4}",
+    ]
+
+
+CLOUD_METADATA_V4 = ["169.254.169.254", "169.254.170.2", "100.100.100.200", "192.0.0.192", "168.63.129.16"]
+CLOUD_METADATA = CLOUD_METADATA_V4 + ["fd00:ec2::254", "fd00:ec2::23", "fd20:ce::254"] + [
+    form for v4 in CLOUD_METADATA_V4 for form in _ipv6_forms(v4)
+]
+
+
+@pytest.mark.parametrize("address", CLOUD_METADATA)
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_cloud_metadata_is_refused_in_every_form_even_with_the_opt_in(address, allow_private):
+    literal = f"http://[{address}]/" if ":" in address else f"http://{address}/"
+    for url, resolve in ((literal, no_dns), ("http://hook.example.test/", resolver("127.0.0.1", address))):
+        with pytest.raises(UnsafeUrl) as refused:
+            vet_url(url, allow_private=allow_private, resolve=resolve)
+        assert refused.value.reason == "address"
+
+
+def test_the_opt_in_still_admits_neighbours_of_metadata_addresses():
+    for address in ("100.100.100.201", "fd00:ec2::1", "[fd20:ce::253]", "192.0.0.193"):
+        host = address if address.startswith("[") or ":" not in address else f"[{address}]"
+        assert vet_url(f"http://{host}/", allow_private=True, resolve=no_dns).port == 80
