@@ -4,6 +4,8 @@ Usage: python bench/csv_validation.py [--rows 10000] [--runs 5]
 Builds a CSV in memory (texts of about 100-300 characters, some quoted with commas, quotes and
 line breaks; a tenth of the rows in scripts of 20 lines, interleaved with independent rows),
 then prints key=value lines: the file's size, and the best and median time and rows per second.
+Then the same for a hostile file: MAX_CSV_BYTES of `a,b` lines under a one-column header (each
+row has too many cells): CPU time, peak memory traced while refusing it, and the problems listed.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from jobs.csv_batch import MAX_CSV_BYTES, MAX_CSV_ROWS, parse_batch_csv  # noqa: E402
+from jobs.csv_batch import MAX_CSV_BYTES, MAX_CSV_ROWS, CsvRejected, parse_batch_csv  # noqa: E402
 
 WORDS = (
     "the quick brown fox jumps over a lazy dog while seven wizards quietly hum an old song "
@@ -75,6 +78,25 @@ def main() -> None:
     print(
         f"event=parsed rows={plan.rows} jobs={len(plan.jobs)} runs={args.runs} best_s={best:.3f} "
         f"median_s={median:.3f} rows_per_s={plan.rows / median:,.0f}"
+    )
+    refuse_hostile()
+
+
+def refuse_hostile() -> None:
+    data = b"text\n" + b"a,b\n" * ((MAX_CSV_BYTES - 5) // 4)
+    tracemalloc.start()
+    start = time.process_time()
+    try:
+        parse_batch_csv(data, max_text_chars=MAX_TEXT_CHARS, voice_exists=VOICES.__contains__)
+        raise SystemExit("the hostile file was accepted")
+    except CsvRejected as exc:
+        problems = exc.problems
+    cpu_s = time.process_time() - start  # with tracemalloc's own overhead
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(
+        f"event=hostile bytes={len(data)} cpu_s={cpu_s:.2f} peak_mib={peak / 2**20:.1f} "
+        f"problems_listed={len(problems)} last={problems[-1].message!r}"
     )
 
 

@@ -37,26 +37,31 @@ CSV format
   whitespace around them is ignored. Every field follows the rules of the JSON API
   (`jobs.validation.parse_job_request`): a row is checked as a text job, a script row as a
   line of a script job.
-- Blank lines, and rows whose cells are all empty, are skipped. A row may have fewer cells
-  than the header (the missing ones are empty) but not more.
+- Blank lines, and rows whose cells are all empty, are skipped (but count towards the row
+  limit). A row may have fewer cells than the header (the missing ones are empty) but not more.
 
 Limits
 ------
-MAX_CSV_BYTES (10 MiB) per file, MAX_CSV_ROWS (10,000) data rows, MAX_SCRIPT_LINES (200) rows
-per script; the text limit is the service's MAX_TEXT_CHARS setting.
+MAX_CSV_BYTES (10 MiB) per file, MAX_CSV_ROWS (10,000) rows after the header, however they look
+(blank, or with too many cells), MAX_SCRIPT_LINES (200) rows per script; the text limit is the
+service's MAX_TEXT_CHARS setting. Reading stops at the first row over the limit, so the work and
+memory of a check are bounded by the limits, not by what the file repeats.
 
 Errors
 ------
 The whole file is checked and every problem is reported, each with the line its row starts on
 (1 is the header; a quoted field spanning lines moves later rows down) and its column, up to
-MAX_PROBLEMS problems and then one "and N more problems". Problems with a whole row or the
+MAX_PROBLEMS problems (the first ones by line; only those are kept) and then one "and N more
+problems". Problems with a whole row or the
 file (too many cells, CSV syntax, size, encoding) have no column; the size and "and N more"
 ones have no line either, and invalid UTF-8 is reported at the line where decoding fails.
 """
 from __future__ import annotations
 
 import csv
+import heapq
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -133,28 +138,25 @@ def parse_batch_csv(
     if data.startswith(_BOM):
         data = data[len(_BOM):]
     try:
-        text = data.decode("utf-8")
+        data.decode("utf-8")  # checked whole first, to name the line; read below in chunks
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise CsvRejected([CsvProblem(line, None, "is not valid UTF-8")]) from None
 
-    problems: list[CsvProblem] = []
-    records = _records(text, problems)
+    problems = _Problems(max_problems)
+    records = _records(data, problems, max_rows)
     header = next(records, None)
     if header is None:
         if not problems:
             problems.append(CsvProblem(None, None, "the file is empty"))
-        raise CsvRejected(problems)
+        raise CsvRejected(problems.listed())
     columns = _header(*header, problems)
     if columns is None:
-        raise CsvRejected(problems)
+        raise CsvRejected(problems.listed())
 
     check = _Checker(columns, max_text_chars, voice_exists)
     rows: list[_Row] = []
     for line, cells in records:
-        if len(rows) == max_rows:
-            problems.append(CsvProblem(line, None, f"the file has more than {max_rows} data rows"))
-            break
         if len(cells) > len(columns):
             problems.append(
                 CsvProblem(line, None, f"has {len(cells)} cells but the header has {len(columns)}")
@@ -166,19 +168,43 @@ def parse_batch_csv(
 
     jobs = _plan(rows, check, max_script_lines, problems)
     if problems:
-        problems.sort(key=lambda p: p.line or 0)
-        if len(problems) > max_problems:
-            more = len(problems) - max_problems
-            problems = problems[:max_problems]
-            problems.append(CsvProblem(None, None, f"and {more} more problems"))
-        raise CsvRejected(problems)
+        raise CsvRejected(problems.listed())
     return BatchPlan(tuple(jobs), len(rows))
 
 
-def _records(text: str, problems: list[CsvProblem]):
-    """Yields (line the record starts on, cells) for each non-blank record."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    while True:
+class _Problems:
+    """Counts every problem but keeps only the `cap` first by line (ties in the order found),
+    so a file that repeats one mistake a million times costs no more memory than the cap."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.count = 0
+        self._order = itertools.count()
+        self._kept: list[tuple[int, int, CsvProblem]] = []  # a max-heap by (line, order)
+
+    def append(self, problem: CsvProblem) -> None:
+        self.count += 1
+        heapq.heappush(self._kept, (-(problem.line or 0), -next(self._order), problem))
+        if len(self._kept) > self.cap:
+            heapq.heappop(self._kept)  # the latest line found so far
+
+    def __len__(self) -> int:
+        return self.count
+
+    def listed(self) -> list[CsvProblem]:
+        """The kept problems by line, then one "and N more problems" if some were dropped."""
+        kept = [problem for *_, problem in sorted(self._kept, reverse=True)]
+        if self.count > len(kept):
+            kept.append(CsvProblem(None, None, f"and {self.count - len(kept)} more problems"))
+        return kept
+
+
+def _records(data: bytes, problems: _Problems, max_rows: int):
+    """Yields (line the record starts on, cells) for each non-blank record; stops with a problem
+    at the record after the header and `max_rows` more, blank or not."""
+    # Decoded as read: a StringIO of the whole text would hold four bytes per character.
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""), strict=True)
+    for read in itertools.count():  # the header is normally record 0
         line = reader.line_num + 1
         try:
             cells = next(reader)
@@ -187,11 +213,14 @@ def _records(text: str, problems: list[CsvProblem]):
         except csv.Error as exc:
             problems.append(CsvProblem(line, None, f"is not valid CSV: {exc}"))
             return
+        if read > max_rows:
+            problems.append(CsvProblem(line, None, f"the file has more than {max_rows} rows"))
+            return
         if any(cell.strip() for cell in cells):
             yield line, cells
 
 
-def _header(line: int, names: list[str], problems: list[CsvProblem]) -> list[str] | None:
+def _header(line: int, names: list[str], problems: _Problems) -> list[str] | None:
     columns = [name.strip() for name in names]
     start = len(problems)
     seen = set()
@@ -234,7 +263,7 @@ class _Checker:
         self.name_column = next((c for c in NAME_COLUMNS if c in self.columns), None)
         self.order = {column: index for index, column in enumerate(self.columns)}
 
-    def row(self, line: int, cells: list[str], problems: list[CsvProblem]) -> _Row:
+    def row(self, line: int, cells: list[str], problems: _Problems) -> _Row:
         row = dict(zip(self.columns, cells))
         errors: dict[str, str] = {}
         script = row.get("script", "").strip() or None
@@ -339,7 +368,7 @@ def _name_problem(name: str) -> str | None:
 
 
 def _plan(
-    rows: list[_Row], check: _Checker, max_script_lines: int, problems: list[CsvProblem]
+    rows: list[_Row], check: _Checker, max_script_lines: int, problems: _Problems
 ) -> list[PlannedJob]:
     """Groups the rows into jobs and names them; adds the problems between rows."""
     name_column = check.name_column

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.csv_batch import CsvProblem, CsvRejected, parse_batch_csv
+from jobs.csv_batch import MAX_CSV_BYTES, MAX_CSV_ROWS, MAX_PROBLEMS, CsvProblem, CsvRejected, parse_batch_csv
 from jobs.validation import DEFAULT_PAUSE_MS, default_length_ms, line_seed
 
 VOICES = {"alice", "bob"}
@@ -192,7 +192,7 @@ def test_an_unclosed_quote_is_reported_where_its_record_starts():
 
 def test_too_many_rows_or_bytes():
     assert problems("text\nA\n\nB\nC\n", max_rows=2) == [
-        (5, None, "the file has more than 2 data rows")
+        (4, None, "the file has more than 2 rows")  # the blank line counts
     ]
     assert parse("text\nA\nB\n", max_rows=2).rows == 2
     assert problems("text\nAB\n", max_bytes=7) == [(None, None, "the file is larger than 7 bytes")]
@@ -216,6 +216,42 @@ def test_problems_are_capped_with_a_count_of_the_rest():
         (4, "speaker", "must be an integer"),
         (None, None, "and 2 more problems"),
     ]
+
+
+def test_rows_with_too_many_cells_count_towards_the_row_limit():
+    assert problems("text\n" + "a,b\n" * 5, max_rows=3) == [
+        (2, None, "has 2 cells but the header has 1"),
+        (3, None, "has 2 cells but the header has 1"),
+        (4, None, "has 2 cells but the header has 1"),
+        (5, None, "the file has more than 3 rows"),
+    ]
+
+
+def test_the_cap_keeps_the_first_problems_by_line_whenever_they_are_found():
+    # Line 2's name clashes with line 5's default name: found after the rows' own problems.
+    text = "text,speaker,id\nA,0,row-00005\nA,x,\nA,y,\nA,0,\n"
+    assert problems(text, max_problems=2) == [
+        (2, "id", "is the default output name of line 5"),
+        (3, "speaker", "must be an integer"),
+        (None, None, "and 1 more problems"),
+    ]
+
+
+def test_a_full_size_file_repeating_a_bad_row_is_refused_in_bounded_memory():
+    import tracemalloc
+
+    data = b"text\n" + b"a,b\n" * (MAX_CSV_BYTES // 4 - 2)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CsvRejected) as caught:
+            parse_batch_csv(data, max_text_chars=40, voice_exists=VOICES.__contains__)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    listed = caught.value.problems
+    assert len(listed) == MAX_PROBLEMS + 1
+    assert listed[-1].message == f"and {MAX_CSV_ROWS + 1 - MAX_PROBLEMS} more problems"
+    assert peak < 2 * len(data)  # was 60 times the file: every problem of 2.6 million rows kept
 
 
 def test_each_voice_is_looked_up_once():
