@@ -105,7 +105,8 @@ class Attention(nn.Module):
         q = q.reshape(batch, kv_heads, group * seq, self.head_dim)
         mask = mask[:, :, None].expand(-1, -1, group, -1, -1).reshape(mask.size(0), 1, group * seq, kv_len)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        out = out.view(batch, self.num_heads, seq, self.head_dim).transpose(1, 2)  # (B, S, heads, head_dim)
+        # reshape, not view: CUDA's flash and efficient kernels return a transposed view of (B, M, H, K) storage
+        out = out.reshape(batch, self.num_heads, seq, self.head_dim).transpose(1, 2)  # (B, S, heads, head_dim)
         return self.o_proj(out.reshape(batch, seq, -1))
 
 
