@@ -229,6 +229,7 @@ function setUpText() {
     const audio = $("#text-audio");
     const body = { text: $("#text-input").value, speaker: Number($("#text-speaker").value || 0) };
     if ($("#text-voice").value) body.voice = $("#text-voice").value;
+    if ($("#text-max-ms").value) body.max_audio_length_ms = Number($("#text-max-ms").value);
     audio.hidden = true;
     audio.removeAttribute("src");
     say(status, "Submitting…");
@@ -272,7 +273,9 @@ function scriptBody() {
     if ($(".line-voice", row).value) line.voice = $(".line-voice", row).value;
     script.push(line);
   }
-  return { script };
+  const body = { script };
+  if ($("#script-max-ms").value) body.max_audio_length_ms = Number($("#script-max-ms").value);
+  return body;
 }
 
 // Plays finished lines one after another, in order, while the box is ticked.
@@ -364,12 +367,19 @@ function showProblems(problems) {
   table.hidden = problems.length === 0;
 }
 
+// Multipart, so that the batch keeps the file's name.
+function csvForm(file) {
+  const form = new FormData();
+  form.append("file", file);
+  return form;
+}
+
 async function checkCsv(file) {
   const status = $("#batch-status");
   showProblems([]);
   say(status, `Checking ${file.name}…`);
   try {
-    const summary = await api("/v1/batches?validate_only=true", { method: "POST", body: file, contentType: "text/csv" });
+    const summary = await api("/v1/batches?validate_only=true", { method: "POST", body: csvForm(file) });
     say(status, `${file.name} is valid: ${summary.rows} rows, ${summary.jobs} jobs (${summary.scripts} scripts).`, "ok");
     return true;
   } catch (error) {
@@ -422,7 +432,7 @@ function setUpBatch() {
     const file = $("#batch-file").files[0];
     if (!file || !(await checkCsv(file))) return;
     try {
-      const batch = await api("/v1/batches", { method: "POST", body: file, contentType: "text/csv" });
+      const batch = await api("/v1/batches", { method: "POST", body: csvForm(file) });
       say($("#batch-status"), `Batch ${batch.id.slice(0, 8)} started: ${batch.jobs_total} jobs.`, "ok");
       refreshRecent();
       await followBatch(batch);
