@@ -131,7 +131,7 @@ class Job(Base):
 
     # Lifecycle.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # last wake-up sent for it
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

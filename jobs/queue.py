@@ -50,3 +50,11 @@ def _transport_options(settings: Settings) -> dict:
 
 def publish_render(app: Celery, job_id: uuid.UUID, queue: str = RENDER_QUEUE) -> None:
     app.send_task(RENDER_TASK, args=[str(job_id)], queue=queue)
+
+
+def waiting_messages(app: Celery, queues: tuple[str, ...]) -> dict[str, int]:
+    """Messages waiting in each broker queue; those a worker already holds are not counted."""
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        # A declare creates nothing on Redis or the filesystem broker; it answers the length.
+        return {queue: channel.queue_declare(queue=queue).message_count for queue in queues}

@@ -7,14 +7,15 @@ counter: the transaction that brings it to the total also finishes the batch.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Mapping, Protocol
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from jobs import outbox
+from jobs import outbox, wakeups
 from jobs.models import Batch, Job, JobLine, utcnow
 from jobs.status import BatchStatus, JobStatus, LineStatus
 from jobs.validation import JobRequest
@@ -471,16 +472,19 @@ def batch_status_counts(session: Session, batch_id: uuid.UUID) -> dict[str, int]
 
 @dataclass(frozen=True)
 class SweepResult:
-    requeued: list[tuple[uuid.UUID, str]]  # (job id, its queue)
+    wake_ups: list[wakeups.WakeUp]  # to publish after commit
     failed: list[uuid.UUID]
 
 
-def sweep(session: Session, *, requeue_after_s: int, max_attempts: int) -> SweepResult:
-    """Find jobs whose wake-up message was lost, or whose worker died.
+def sweep(
+    session: Session, *, requeue_after_s: int, max_attempts: int, batch_size: int, waiting: Mapping[str, int]
+) -> SweepResult:
+    """Find jobs whose worker died, or whose wake-up message was lost.
 
-    Queued jobs not published for `requeue_after_s` and running jobs with an expired lease
-    go (back) to queued and are returned for the caller to publish after commit; expired
-    jobs that used all their attempts fail with `worker_lost`.
+    Running jobs with an expired lease go back to queued, with one wake-up per `batch_size`
+    texts and per script; expired jobs that used all their attempts fail with `worker_lost`.
+    Queued jobs get wake-ups by the rule of jobs.wakeups, given the messages `waiting` in each
+    broker queue. The caller publishes the wake-ups after commit.
     """
     now = utcnow()
     expired = and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now)
@@ -498,15 +502,15 @@ def sweep(session: Session, *, requeue_after_s: int, max_attempts: int) -> Sweep
         .returning(*FINISHED)
     ).all()
     _finished(session, exhausted)
-    stale_queued = and_(
-        Job.status == JobStatus.QUEUED.value,
-        Job.enqueued_at < now - timedelta(seconds=requeue_after_s),
-    )
-    requeued = session.execute(
+    reclaimed = session.execute(
         update(Job)
-        .where(or_(stale_queued, expired))
+        .where(expired)
         .values(status=JobStatus.QUEUED.value, enqueued_at=now, lease_token=None, lease_expires_at=None)
-        .returning(Job.id, Job.queue)
+        .returning(Job.id, Job.queue, Job.is_script)
     ).all()
-    return SweepResult(requeued=[(row.id, row.queue) for row in requeued], failed=[row.id for row in exhausted])
-
+    found = wakeups.wake_ups((wakeups.QueuedJob(*row) for row in reclaimed), batch_size)
+    found += wakeups.missing_wake_ups(
+        session, now=now, requeue_after_s=requeue_after_s, batch_size=batch_size, waiting=waiting,
+        sent=Counter(wake_up.queue for wake_up in found),
+    )
+    return SweepResult(wake_ups=found, failed=[row.id for row in exhausted])

@@ -127,6 +127,26 @@ def free_redis_db() -> str:
     return f"{REDIS_URL}/{number}"
 
 
+def queue_csv_batch(sessions, owner: int, rows: int, *, scripts: int = 0, age_s: float = 3600) -> list:
+    """A CSV batch of `rows` texts and `scripts` one-line scripts, its jobs queued `age_s` ago."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from jobs import repository
+    from jobs.csv_batch import parse_batch_csv
+    from jobs.models import Job, utcnow
+
+    csv = "text,script,speaker\n" + "".join(f"text {i},,\n" for i in range(rows))
+    csv += "".join(f"line,scene-{i},0\n" for i in range(scripts))
+    plan = parse_batch_csv(csv.encode(), max_text_chars=100, voice_exists=lambda name: False)
+    with sessions.begin() as session:
+        batch = repository.create_batch(session, owner, list(plan.jobs), queue="batch", filename=None)
+        queued_at = utcnow() - timedelta(seconds=age_s)
+        session.execute(update(Job).where(Job.batch_id == batch.id).values(enqueued_at=queued_at))
+        return list(session.scalars(select(Job).where(Job.batch_id == batch.id).order_by(Job.batch_line)))
+
+
 @dataclass
 class Stack:
     base: str

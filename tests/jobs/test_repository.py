@@ -114,17 +114,19 @@ def test_sweeper_requeues_lost_messages_and_dead_workers(sessions, owner):
         claim(sessions, exhausted)
         expire_lease(sessions, exhausted)
 
+    # One text per GPU batch and no message waiting: each queued job lacks its own wake-up.
+    sweep = dict(requeue_after_s=600, max_attempts=2, batch_size=1, waiting={})
     with sessions.begin() as session:
-        result = repository.sweep(session, requeue_after_s=600, max_attempts=2)
-    assert sorted(result.requeued) == sorted([(stale.id, "render"), (dead.id, "render")])
+        result = repository.sweep(session, **sweep)
+    assert sorted((w.job_id, w.queue) for w in result.wake_ups) == sorted([(stale.id, "render"), (dead.id, "render")])
     assert result.failed == [exhausted.id]
     assert status_of(sessions, dead).status == JobStatus.QUEUED
     assert status_of(sessions, fresh).status == JobStatus.QUEUED
     failed = status_of(sessions, exhausted)
     assert failed.status == JobStatus.FAILED and failed.error_code == "worker_lost"
     with sessions.begin() as session:  # a second sweep right away finds nothing new
-        again = repository.sweep(session, requeue_after_s=600, max_attempts=2)
-    assert again.requeued == [] and again.failed == []
+        again = repository.sweep(session, **sweep)
+    assert again.wake_ups == [] and again.failed == []
 
 
 def test_listing_is_newest_first_per_owner_with_a_cursor(sessions, owner):

@@ -1,0 +1,32 @@
+"""The sweeper's run: reclaim dead workers' jobs, send the wake-ups queued jobs lack, purge
+expired idempotency keys. The rules are in jobs.repository.sweep and jobs.wakeups."""
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from jobs import idempotency, repository
+from jobs.models import utcnow
+from jobs.queue import QUEUES, publish_render, waiting_messages
+
+log = logging.getLogger(__name__)
+
+
+def sweep(app: Celery, settings: Settings, sessions: sessionmaker[Session]) -> repository.SweepResult:
+    waiting = waiting_messages(app, QUEUES)  # read first: a message taken meanwhile claimed its jobs
+    with sessions.begin() as session:
+        result = repository.sweep(
+            session, requeue_after_s=settings.requeue_after_s, max_attempts=settings.max_attempts,
+            batch_size=settings.worker_batch_size, waiting=waiting,
+        )
+        idempotency.purge_expired(session, utcnow())
+    # Published after commit: a worker that claims it sees the re-queued row.
+    for wake_up in result.wake_ups:
+        publish_render(app, wake_up.job_id, wake_up.queue)
+        log.info("event=job_woken job_id=%s queue=%s covers=%d", wake_up.job_id, wake_up.queue, len(wake_up.covers))
+    for job_id in result.failed:
+        log.warning("event=job_failed job_id=%s code=worker_lost", job_id)
+    return result
