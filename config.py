@@ -25,6 +25,14 @@ def boolean(raw: str) -> bool:
     return lowered in ("true", "1", "yes")
 
 
+def one_of(*choices: str) -> Callable[[str], str]:
+    def check(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return raw.lower()
+    return check
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -58,6 +66,8 @@ class Settings:
     webhook_timeout_s: float
     webhook_retry_scale: float  # multiplies the retry schedule (tests shrink it)
     webhook_dispatch_interval_s: float
+    # Observability.
+    log_format: str  # "text" (key=value lines) or "json" (one object a line)
 
     @property
     def local_store_dir(self) -> Path:
@@ -126,6 +136,7 @@ class Settings:
             webhook_timeout_s=get("WEBHOOK_TIMEOUT_S", positive(float), 10.0),
             webhook_retry_scale=get("WEBHOOK_RETRY_SCALE", positive(float), 1.0),
             webhook_dispatch_interval_s=get("WEBHOOK_DISPATCH_INTERVAL_S", positive(float), 2.0),
+            log_format=get("LOG_FORMAT", one_of("text", "json"), "text"),
         )
         if settings.task_soft_time_limit_s >= settings.task_time_limit_s:
             raise SettingsError("TASK_SOFT_TIME_LIMIT_S must be below TASK_TIME_LIMIT_S")

@@ -4,8 +4,9 @@ It never imports torch or the engine.
 """
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g, request
 
+import logs
 from api.auth import require_api_key
 from api.errors import register_error_handlers
 from api.routes import ROUTES
@@ -23,10 +24,24 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app.extensions["csm_batch"] = services
     for method, rule, view in ROUTES:
         app.add_url_rule(rule, view.__name__, view, methods=[method])
+    app.before_request(_bind_log_fields)
+    app.teardown_request(_unbind_log_fields)
     app.before_request(require_api_key)
     app.teardown_appcontext(close_db)
     register_error_handlers(app)
     return app
+
+
+def _bind_log_fields() -> None:
+    """Lines logged while serving a job's or batch's route name it (e.g. an unexpected error)."""
+    args = request.view_args or {}
+    g.log_token = logs.bind(job_id=args.get("job_id"), batch_id=args.get("batch_id"))
+
+
+def _unbind_log_fields(_exc: BaseException | None = None) -> None:
+    token = g.pop("log_token", None)
+    if token is not None:
+        logs.unbind(token)
 
 
 def build_services(settings: Settings) -> Services:

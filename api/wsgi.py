@@ -1,8 +1,8 @@
 """WSGI entry point: `gunicorn api.wsgi:app`."""
-import logging
-
+import logs
 from api import create_app
 from config import Settings
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-app = create_app(Settings.from_env())
+settings = Settings.from_env()
+logs.configure(settings.log_format)
+app = create_app(settings)

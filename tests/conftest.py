@@ -131,7 +131,9 @@ def stack(tmp_path_factory, tiny_model_dir, postgres_database, s3_endpoint):
         "WEBHOOK_RETRY_SCALE": "0.0005",
         "WEBHOOK_DISPATCH_INTERVAL_S": "0.3",
         "PUBLIC_API_URL": PUBLIC_API_URL,
+        "LOG_FORMAT": "json",  # the worker's log is read as JSON lines (tests/test_logs.py)
     }
     settings = make_settings(**environ)
-    with serve_api(settings) as base, run_worker(environ, data_dir / "worker.log", "--beat"):
-        yield Stack(base=base, key=create_key(settings, "e2e"), environ=environ)
+    log = data_dir / "worker.log"
+    with serve_api(settings) as base, run_worker(environ, log, "--beat"):
+        yield Stack(base=base, key=create_key(settings, "e2e"), environ=environ, worker_log=log)

@@ -152,6 +152,7 @@ class Stack:
     base: str
     key: str
     environ: dict
+    worker_log: Path | None = None
 
     def local(self, url: str) -> str:
         """A URL the service advertises (on PUBLIC_API_URL), as this test reaches it."""

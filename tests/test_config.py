@@ -13,7 +13,7 @@ def test_nothing_set_is_the_embedded_default(tmp_path):
 
 @pytest.mark.parametrize(
     "name, value",
-    [("MAX_ATTEMPTS", "three"), ("TASK_TIME_LIMIT_S", "-5"), ("SWEEP_INTERVAL_S", "0")],
+    [("MAX_ATTEMPTS", "three"), ("TASK_TIME_LIMIT_S", "-5"), ("SWEEP_INTERVAL_S", "0"), ("LOG_FORMAT", "xml")],
 )
 def test_a_bad_value_names_its_variable(name, value):
     with pytest.raises(SettingsError, match=name):

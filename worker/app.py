@@ -6,7 +6,7 @@ from celery.signals import worker_process_init
 
 from config import Settings
 from jobs.queue import DISPATCH_TASK, SWEEP_TASK, make_celery
-from worker import runtime
+from worker import observe, runtime
 from worker.tasks import register_tasks
 
 # A child that takes longer than this to start is killed; model loading happens there.
@@ -31,6 +31,7 @@ def create_worker_app(settings: Settings, *, load_model: bool) -> Celery:
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     register_tasks(app, settings)
+    observe.connect(settings)
     if load_model:
 
         @worker_process_init.connect(weak=False)
