@@ -25,6 +25,13 @@ def boolean(raw: str) -> bool:
     return lowered in ("true", "1", "yes")
 
 
+def port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a TCP port, 1 to 65535")
+    return value
+
+
 def one_of(*choices: str) -> Callable[[str], str]:
     def check(raw: str) -> str:
         if raw.lower() not in choices:
@@ -68,6 +75,10 @@ class Settings:
     webhook_dispatch_interval_s: float
     # Observability.
     log_format: str  # "text" (key=value lines) or "json" (one object a line)
+    # A worker serves its metrics on this port (None: off); its prefork children count in
+    # files under metrics_dir (PROMETHEUS_MULTIPROC_DIR, which prometheus-client reads too).
+    worker_metrics_port: int | None
+    metrics_dir: Path | None
 
     @property
     def local_store_dir(self) -> Path:
@@ -137,9 +148,15 @@ class Settings:
             webhook_retry_scale=get("WEBHOOK_RETRY_SCALE", positive(float), 1.0),
             webhook_dispatch_interval_s=get("WEBHOOK_DISPATCH_INTERVAL_S", positive(float), 2.0),
             log_format=get("LOG_FORMAT", one_of("text", "json"), "text"),
+            worker_metrics_port=get("WORKER_METRICS_PORT", port, None),
+            metrics_dir=get("PROMETHEUS_MULTIPROC_DIR", lambda raw: Path(raw).resolve(), None),
         )
         if settings.task_soft_time_limit_s >= settings.task_time_limit_s:
             raise SettingsError("TASK_SOFT_TIME_LIMIT_S must be below TASK_TIME_LIMIT_S")
+        if settings.worker_metrics_port and not settings.metrics_dir:
+            raise SettingsError(
+                "WORKER_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR: a folder where each prefork child counts"
+            )
         if settings.s3_public_endpoint_url and not settings.s3_bucket:
             raise SettingsError("S3_PUBLIC_ENDPOINT_URL is set but S3_BUCKET is not")
         return settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -72,20 +73,23 @@ def serve_api(settings: Settings):
         server.shutdown()
 
 
-def worker_command(*extra: str) -> list[str]:
+def worker_command(
+    *extra: str, app: str = "worker.main:app", queues=(*QUEUES, MAINTENANCE_QUEUE), concurrency: int = 1
+) -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", "worker.main:app", "worker", "--pool", "prefork",
-        "--concurrency", "1", "--queues", ",".join((*QUEUES, MAINTENANCE_QUEUE)), "--loglevel", "INFO", *extra,
+        sys.executable, "-m", "celery", "-A", app, "worker", "--pool", "prefork",
+        "--concurrency", str(concurrency), "--queues", ",".join(queues), "--loglevel", "INFO", *extra,
     ]
 
 
 @contextmanager
-def run_worker(environ: dict[str, str], log_path: Path, *extra: str):
-    """A real Celery worker process (own session, so a test can kill its whole group)."""
+def run_worker(environ: dict[str, str], log_path: Path, *extra: str, **command):
+    """A real Celery worker process (own session, so a test can kill its whole group);
+    `command`: worker_command's app, queues and concurrency."""
     env = {**os.environ, **environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            worker_command(*extra), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            worker_command(*extra, **command), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
@@ -110,6 +114,13 @@ def wait_for_log(log_path: Path, needle: str, process: subprocess.Popen, timeout
             raise RuntimeError(f"worker exited early:\n{log_path.read_text(errors='replace')[-4000:]}")
         time.sleep(0.2)
     raise TimeoutError(f"{needle!r} not in {log_path} after {timeout} s")
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 _redis_numbers = itertools.count(1)

@@ -23,3 +23,12 @@ def test_a_bad_value_names_its_variable(name, value):
 def test_soft_limit_must_be_below_hard_limit():
     with pytest.raises(SettingsError, match="TASK_SOFT_TIME_LIMIT_S"):
         Settings.from_env({"TASK_SOFT_TIME_LIMIT_S": "100", "TASK_TIME_LIMIT_S": "100"})
+
+
+def test_worker_metrics_need_a_folder_for_the_children(tmp_path):
+    with pytest.raises(SettingsError, match="PROMETHEUS_MULTIPROC_DIR"):
+        Settings.from_env({"WORKER_METRICS_PORT": "9100"})
+    with pytest.raises(SettingsError, match="WORKER_METRICS_PORT"):
+        Settings.from_env({"WORKER_METRICS_PORT": "70000", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    settings = Settings.from_env({"WORKER_METRICS_PORT": "9100", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    assert (settings.worker_metrics_port, settings.metrics_dir) == (9100, tmp_path)

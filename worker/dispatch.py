@@ -18,10 +18,13 @@ from jobs import outbox, repository
 from jobs.models import Batch, Job, WebhookEvent, utcnow
 from jobs.resource import batch_resource, job_resource, timestamp
 from webhooks import UnsafeUrl, deliver, headers, next_delay, vet_url
+from worker import metrics
 
 log = logging.getLogger(__name__)
 
 DUE_PER_RUN = 50
+# An attempt's outcome as metrics name it: the event's next state.
+ATTEMPT_OUTCOMES = {outbox.DELIVERED: "delivered", outbox.PENDING: "retrying", outbox.FAILED: "failed"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ def _finish(settings: Settings, sessions, event: DueEvent, attempt: outbox.Attem
 def _record(sessions, event: DueEvent, attempt: outbox.Attempt, outcome: str, retry_at: datetime | None) -> None:
     with sessions.begin() as session:
         outbox.record_attempt(session, event.id, attempt, outcome=outcome, retry_at=retry_at)
+    metrics.webhook_attempt(ATTEMPT_OUTCOMES[outcome])
     log.info(
         "event=webhook_attempt webhook_id=%s attempt=%d status=%s outcome=%s",
         event.id, event.attempts + 1, attempt.status_code, outcome,

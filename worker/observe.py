@@ -2,17 +2,37 @@
 from __future__ import annotations
 
 import logging
+import os
 
-from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_shutdown,
+)
 
 import logs
 from config import Settings
 from jobs.queue import RENDER_TASK
+from worker import metrics
 
 _task_tokens: dict[str, object] = {}  # task id -> its bound log fields (one task at a time per child)
 
 
 def connect(settings: Settings) -> None:
+    metrics.enable(settings)
+    if settings.worker_metrics_port is not None:
+
+        @worker_init.connect(weak=False, dispatch_uid="csm_batch.serve_metrics")
+        def serve_metrics(**_kwargs) -> None:
+            metrics.serve(settings)
+
+        @worker_process_shutdown.connect(weak=False, dispatch_uid="csm_batch.child_exited")
+        def child_exited(**_kwargs) -> None:
+            metrics.process_exited(os.getpid(), settings)
+
     if settings.log_format == "json":
 
         @after_setup_logger.connect(weak=False, dispatch_uid="csm_batch.json_lines")
