@@ -1,6 +1,7 @@
 """Helpers shared by the tests: settings, S3 clients, the API server and worker processes."""
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import wave
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +116,17 @@ def wait_for_log(log_path: Path, needle: str, process: subprocess.Popen, timeout
             raise RuntimeError(f"worker exited early:\n{log_path.read_text(errors='replace')[-4000:]}")
         time.sleep(0.2)
     raise TimeoutError(f"{needle!r} not in {log_path} after {timeout} s")
+
+
+def wav_bytes(seconds: float, rate: int = 16_000, channels: int = 1) -> bytes:
+    """A 16-bit PCM WAV of `seconds` (a voice recording to upload)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\x00\x01" * int(seconds * rate) * channels)
+    return buffer.getvalue()
 
 
 def free_port() -> int:

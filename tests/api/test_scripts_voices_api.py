@@ -1,20 +1,10 @@
 """Scripts and voices at the REST boundary: validation by field, storage of voice prompts."""
 import io
-import wave
 
 import pytest
 
 from api_helpers import auth, published_messages, stored_jobs, submit
-
-
-def wav_bytes(seconds: float, rate: int = 16_000, channels: int = 1) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(channels)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(b"\x00\x01" * int(seconds * rate) * channels)
-    return buffer.getvalue()
+from support import wav_bytes
 
 
 def upload_voice(client, key, name="narrator", seconds=2.0, transcript="Hello, I am the narrator."):

@@ -1,11 +1,12 @@
 """The /ui page in a real headless browser against the live API and a worker (tiny model)."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
 
-from support import TIMEOUT_S
+from support import TIMEOUT_S, wav_bytes
 
 WAIT_MS = TIMEOUT_S * 1000
 GOOD_CSV = (
@@ -101,3 +102,16 @@ def test_a_good_csv_runs_to_100_percent(page):
         page.click("#batch-manifest")
     assert download.value.suggested_filename.endswith("-manifest.csv")
     page.wait_for_selector("#recent-batches tr:first-child td:has-text('good.csv')")
+
+
+def test_a_voice_is_uploaded_then_offered_and_deleted(page):
+    name = f"narrator-{uuid.uuid4().hex[:6]}"
+    page.fill("#voice-name", name)
+    page.fill("#voice-transcript", "Hello, I am the narrator.")
+    page.set_input_files("#voice-audio", files=[{"name": "v.wav", "mimeType": "audio/wav", "buffer": wav_bytes(1.0)}])
+    page.click("#voice-form button[type=submit]")
+    page.wait_for_selector(f"#voice-list li:has-text('{name}')")
+    options = page.eval_on_selector_all("#text-voice option", "options => options.map(option => option.value)")
+    assert name in options
+    page.click(f"#voice-list li:has-text('{name}') button:has-text('Delete')")
+    page.wait_for_selector(f"#voice-list li:has-text('{name}')", state="detached")
