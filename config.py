@@ -40,6 +40,11 @@ def one_of(*choices: str) -> Callable[[str], str]:
     return check
 
 
+def boolean_or_auto(raw: str) -> bool | None:
+    """A boolean, or "auto" (None): the engine decides (see the variable's README entry)."""
+    return None if raw.lower() == "auto" else boolean(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -56,6 +61,8 @@ class Settings:
     # Engine and worker.
     csm_model: str
     csm_device: str | None
+    csm_compile: bool | None  # None: on CUDA only
+    csm_cuda_graphs: bool
     worker_batch_size: int
     task_soft_time_limit_s: int
     task_time_limit_s: int
@@ -133,6 +140,8 @@ class Settings:
             presign_expiry_s=get("PRESIGN_EXPIRY_S", positive(int), 3600),
             csm_model=get("CSM_MODEL", str, "sesame/csm-1b"),
             csm_device=get("CSM_DEVICE", str, None),
+            csm_compile=get("CSM_COMPILE", boolean_or_auto, None),
+            csm_cuda_graphs=get("CSM_CUDA_GRAPHS", boolean, True),
             worker_batch_size=get("WORKER_BATCH_SIZE", positive(int), 8),
             task_soft_time_limit_s=get("TASK_SOFT_TIME_LIMIT_S", positive(int), 600),
             task_time_limit_s=get("TASK_TIME_LIMIT_S", positive(int), 660),

@@ -2,25 +2,34 @@
 
 Per-row state lives in static buffers sized by max_batch (allocated once, with the model's KV caches):
 row i of every buffer and cache is slot i. A frame step reads and writes only those buffers, so on CUDA
-it is captured once per batch bucket as a CUDA graph and replayed with no host work or sync. The host
-looks for finished rows every `STOP_CHECK_FRAMES` frames and whenever a row reaches its length limit;
-finished rows are dropped and the others compacted to the front, so later steps run a smaller batch.
+it is captured as a CUDA graph per (batch bucket, cache-length bucket) and replayed with no host work or
+sync: the smallest bucket holding the live rows and their used cache positions. Rows past the live ones
+(stale) and cache positions past a row's own are computed or masked but never read by a live row.
+The host looks for finished rows every `STOP_CHECK_FRAMES` frames and whenever a row reaches its length
+limit; finished rows are dropped and the others compacted to the front, so later steps run a smaller batch.
+
+A frame step calls three functions per frame (`FrameSteps`): torch.compile turns each into one graph of
+fused kernels, compiled during warm-up, before any CUDA graph is captured.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
 
-from .model import CsmModel, Sampler
-from .sampling import counter_uniform, sample_topk
+from .model import CsmModel
+from .sampling import SamplingParams, frame_noise, sampling_params, topk_cap
 
 # Frames between stop checks (each one host sync); frames sampled past a row's end are dropped.
 STOP_CHECK_FRAMES = 4
 # Prompt rows (summed over the batch) per prefill chunk: bounds prefill activations and attention scores.
 PREFILL_ROWS = 4096
+# The shortest cache-length bucket; then doubling up to the context length.
+MIN_CACHE_BUCKET = 256
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,35 @@ def batch_buckets(max_batch: int) -> list[int]:
     return sorted({2**i for i in range(max_batch.bit_length()) if 2**i < max_batch} | {max_batch})
 
 
+def cache_buckets(max_seq: int) -> list[int]:
+    """Attended cache lengths that get a CUDA graph: MIN_CACHE_BUCKET doubling below max_seq, and max_seq."""
+    return sorted({MIN_CACHE_BUCKET << i for i in range(max_seq.bit_length()) if MIN_CACHE_BUCKET << i < max_seq}
+                  | {max_seq})
+
+
+def smallest_fit(buckets, size: int) -> int:
+    return min(bucket for bucket in buckets if bucket >= size)
+
+
+class FrameSteps(NamedTuple):
+    """The hot functions of a frame step, eager or compiled (see CsmModel)."""
+
+    noise: Callable  # sampling.frame_noise
+    first: Callable  # CsmModel.first_codebook
+    codebook: Callable  # CsmModel.codebook_step, once per depth position
+    backbone: Callable  # CsmModel.backbone_step
+
+
+def eager_steps(model: CsmModel) -> FrameSteps:
+    return FrameSteps(frame_noise, model.first_codebook, model.codebook_step, model.backbone_step)
+
+
+def compiled_steps(model: CsmModel) -> FrameSteps:
+    """torch.compile of each step in its default mode: fused kernels, no CUDA graphs of its own (the frame
+    loop captures whole frames); fullgraph, so that anything it cannot compile fails here, not silently."""
+    return FrameSteps(*(torch.compile(step, fullgraph=True) for step in eager_steps(model)))
+
+
 class FrameLoop:
     def __init__(self, model: CsmModel, max_batch: int):
         model.setup_caches(max_batch)
@@ -52,63 +90,93 @@ class FrameLoop:
         self.model, self.max_batch, self.device = model, max_batch, device
         self.max_seq = config.max_seq_len
         self.eos_id = config.codebook_eos_token_id
+        self.codebooks, self.vocab = config.num_codebooks, config.audio_vocab_size
         # row state, (max_batch, ...) each; rows past the live ones keep stale but valid values
         self.hidden = torch.zeros(max_batch, config.backbone.hidden_size, device=device, dtype=weight.dtype)
         self.positions = torch.zeros(max_batch, dtype=torch.long, device=device)  # where the next frame goes
         self.noise_keys = torch.zeros(max_batch, dtype=torch.long, device=device)
-        self.topk = torch.ones(max_batch, dtype=torch.long, device=device)
-        self.temperature = torch.ones(max_batch, device=device)
-        self.codes = torch.zeros(max_batch, self.max_seq, config.num_codebooks, dtype=torch.long, device=device)
+        self.sampling = sampling_params(torch.ones(max_batch, dtype=torch.long, device=device),
+                                        torch.ones(max_batch, device=device), self.vocab)
+        self.fast_cap = topk_cap(1, self.vocab)  # the cap that compiled steps and graphs are made for
+        self.cap = self.fast_cap  # candidates per draw in this batch
+        self.codes = torch.zeros(max_batch, self.max_seq, self.codebooks, dtype=torch.long, device=device)
         self.frame = torch.zeros(1, dtype=torch.long, device=device)  # frames sampled so far, same for all rows
-        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.depth_positions = torch.arange(self.codebooks, device=device).view(-1, 1, 1)  # [k]: (1, 1)
+        self.eager = eager_steps(model)
+        self.steps = self.eager  # the hot path: compile() makes it compiled
+        # (rows, kv_len) bucket -> runs one frame step for that bucket: a CUDA graph's replay
+        self.graphs: dict[tuple[int, int], Callable[[], None]] = {}
+
+    def buckets(self) -> list[tuple[int, int]]:
+        """(rows, kv_len) of every CUDA graph, largest first."""
+        return [(rows, kv_len) for rows in reversed(batch_buckets(self.max_batch))
+                for kv_len in reversed(cache_buckets(self.max_seq))]
 
     # --- one frame ---------------------------------------------------------------------------------
 
-    def _sampler(self, rows: int) -> Sampler:
-        """The sampler of the first `rows` rows for this frame. Draw counter = frame * K + codebook: the
-        noise of all K codebooks is drawn at once, (rows, K, V)."""
-        codebooks, vocab = self.model.config.num_codebooks, self.model.config.audio_vocab_size
-        counters = self.frame * codebooks + torch.arange(codebooks, device=self.device)  # (K,)
-        uniform = counter_uniform(self.noise_keys[:rows], counters, vocab)
-        topk, temperature = self.topk[:rows], self.temperature[:rows]
-        return lambda logits, codebook: sample_topk(logits, topk, temperature, uniform[:, codebook])
+    def sample_frame(self, rows: int, steps: FrameSteps) -> Tensor:
+        """One frame of codes (rows, K) for the first `rows` rows: codebook 0 from the backbone state, then
+        the depth decoder one position at a time (position 0 takes the backbone state; its draw is unused)."""
+        model, hidden = self.model, self.hidden[:rows]
+        noise = steps.noise(self.noise_keys[:rows], self.frame, self.codebooks, self.vocab)  # (K, rows, V)
+        sampling = self.sampling
+        params = SamplingParams(sampling.greedy[:rows], sampling.inv_temperature[:rows],
+                                sampling.rank_penalty[:rows, : self.cap])
+        code, x = steps.first(hidden, noise[0], params)  # (rows,), (rows, 1, H)
+        codes = [code]
+        steps.codebook(hidden[:, None], self.depth_positions[0], model.audio_head[0], noise[0], params)
+        for codebook in range(1, self.codebooks):
+            code, x = steps.codebook(x, self.depth_positions[codebook], model.audio_head[codebook - 1],
+                                     noise[codebook], params)
+            codes.append(code)
+        return torch.stack(codes, dim=1)
 
-    def _step(self, rows: int, kv_len: int) -> None:
-        """Samples one frame for the first `rows` rows, stores it, and feeds it to the backbone.
-        Touches only static buffers: capturable as a CUDA graph."""
-        model = self.model
-        frame = model.sample_frame(self.hidden[:rows], self._sampler(rows))  # (rows, K)
+    def _step(self, rows: int, kv_len: int, steps: FrameSteps) -> None:
+        """Samples one frame for the first `rows` rows, stores it, and feeds it to the backbone, which attends
+        to the first `kv_len` positions. Touches only static buffers: capturable as a CUDA graph."""
+        frame = self.sample_frame(rows, steps)  # (rows, K)
         self.codes[:rows, self.frame] = frame[:, None]  # an index_put_ at the frame counter
-        hidden = model.forward_backbone(model.embed_frame(frame), self.positions[:rows, None], kv_len)  # (rows, 1, H)
-        self.hidden[:rows] = hidden[:, -1]
+        self.hidden[:rows] = steps.backbone(frame, self.positions[:rows, None], kv_len)
         # a row past its limit keeps stepping until the next check: keep its writes inside the cache
         self.positions[:rows].add_(1).clamp_(max=self.max_seq - 1)
         self.frame.add_(1)
 
     @torch.inference_mode()
+    def compile(self) -> None:
+        """Compiles the hot functions and runs them at every bucket's shapes, so that no compiling is left
+        for later (nor for a CUDA-graph capture)."""
+        self.steps = compiled_steps(self.model)
+        for rows, kv_len in self.buckets():
+            self._step(rows, kv_len, self.steps)
+
+    @torch.inference_mode()
     def capture(self) -> None:
-        """CUDA only: captures `_step` for every batch bucket, attending over the whole cache."""
+        """CUDA only: captures a frame step for every (rows, kv_len) bucket, sharing one memory pool."""
         pool = torch.cuda.graph_pool_handle()
-        for rows in reversed(batch_buckets(self.max_batch)):  # the largest first: it sizes the shared pool
+        for rows, kv_len in self.buckets():  # the largest first: it sizes the shared pool
+            step = partial(self._step, rows, kv_len, self.steps)
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):  # warm-up runs (library handles, workspaces) off the capture
                 for _ in range(2):
-                    self._step(rows, self.max_seq)
+                    step()
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=pool):
-                self._step(rows, self.max_seq)
-            self.graphs[rows] = graph
+                step()
+            self.graphs[rows, kv_len] = graph.replay
         torch.cuda.synchronize()
 
-    def _advance(self, live: int, kv_len: int) -> None:
-        """One frame for the `live` first rows: a graph replay of the smallest bucket that holds them, or
-        (no graphs: CPU) an eager step attending to the first `kv_len` positions only."""
-        if self.graphs:
-            self.graphs[min(size for size in self.graphs if size >= live)].replay()
+    def _advance(self, live: int, used: int) -> None:
+        """One frame for the `live` first rows, whose cache positions in use are the first `used`: a graph
+        replay of the smallest bucket that holds them, or (no graphs, or a top-k past the cap) a step of
+        exactly that size, with the eager functions if the compiled ones were made for another cap."""
+        fast = self.cap == self.fast_cap
+        if self.graphs and fast:
+            self.graphs[smallest_fit(batch_buckets(self.max_batch), live),
+                        smallest_fit(cache_buckets(self.max_seq), used)]()
         else:
-            self._step(live, kv_len)
+            self._step(live, used, self.steps if fast else self.eager)
 
     # --- a batch -----------------------------------------------------------------------------------
 
@@ -158,7 +226,7 @@ class FrameLoop:
         model = self.model
         for start in range(0, longest, chunk):
             stop = min(start + chunk, longest)
-            positions = torch.arange(start, stop, device=self.device).expand(batch, -1)  # (B, C)
+            positions = torch.arange(start, stop, device=self.device)[None]  # (1, C): the same for every row
             hidden = model.forward_backbone(model.embed_rows(tokens[:, start:stop], mask[:, start:stop]),
                                             positions, stop)  # (B, C, H)
             last = lengths - 1 - start  # each row's last prompt row, if in this chunk
@@ -167,8 +235,11 @@ class FrameLoop:
                                               self.hidden[:batch])
         self.positions[:batch] = lengths
         self.noise_keys[:batch] = torch.tensor([job.noise_key for job in jobs], device=self.device)
-        self.topk[:batch] = torch.tensor([job.topk for job in jobs], device=self.device)
-        self.temperature[:batch] = torch.tensor([job.temperature for job in jobs], device=self.device)
+        topk = torch.tensor([job.topk for job in jobs], device=self.device)
+        temperature = torch.tensor([job.temperature for job in jobs], device=self.device)
+        for state, value in zip(self.sampling, sampling_params(topk, temperature, self.vocab)):
+            state[:batch] = value
+        self.cap = topk_cap(max(job.topk for job in jobs), self.vocab)
         self.frame.zero_()
 
     def _find_ends(self, live: int, start: int, stop: int) -> list[int]:
@@ -182,9 +253,8 @@ class FrameLoop:
         positions of the backbone (the depth decoder's cache is rewritten every frame)."""
         index = torch.tensor(keep, device=self.device)
         kept = len(keep)
-        for state in (self.hidden, self.positions, self.noise_keys, self.topk, self.temperature, self.codes):
+        for state in (self.hidden, self.positions, self.noise_keys, *self.sampling, self.codes):
             state[:kept] = state[index]
         for layer in self.model.backbone.layers:
-            cache = layer.self_attn.kv_cache
-            for tensor in (cache.k, cache.v):
-                tensor[:kept, :, :used] = tensor[index, :, :used]
+            cache = layer.self_attn.kv_cache.kv
+            cache[:kept, :, :, :used] = cache[index, :, :, :used]

@@ -53,7 +53,9 @@ class Generator:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, model: CsmModel, tokenizer: PreTrainedTokenizerFast, mimi: MimiModel, *,
-                 max_batch_size: int = 1):
+                 max_batch_size: int = 1, compile: bool = False, cuda_graphs: bool = True):
+        """compile: torch.compile the frame step's functions at warm-up. cuda_graphs: capture whole frame
+        steps as CUDA graphs at warm-up (CUDA only). Either falls back to eager if it fails."""
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         self.model = model
@@ -63,17 +65,46 @@ class Generator:
         self.device = model.codebook0_head.weight.device
         self.max_batch_size = max_batch_size
         self.frame_loop = FrameLoop(model, max_batch_size)
+        self.use_compile = compile
+        self.use_cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self.compile_s = 0.0  # set by warm_up
+        self.capture_s = 0.0
+
+    @property
+    def compiled(self) -> bool:
+        """Whether frames run through compiled functions (after warm-up, unless compiling failed)."""
+        return self.frame_loop.steps is not self.frame_loop.eager
+
+    @property
+    def graphed(self) -> bool:
+        """Whether frames replay CUDA graphs (after warm-up on CUDA, unless capturing failed)."""
+        return bool(self.frame_loop.graphs)
 
     def warm_up(self) -> float:
-        """Captures the per-frame CUDA graphs (once; a no-op on CPU), then runs one short request.
-        Returns the seconds taken, to be reported apart from run time."""
+        """Compiles (if asked), then captures the CUDA graphs (if asked, on CUDA), then runs one short request.
+        Returns the seconds taken in all; `compile_s` and `capture_s` hold the parts. A failure to compile or
+        capture is logged and leaves the eager path (or the compiled one without graphs) in place."""
         start = time.perf_counter()
-        if self.device.type == "cuda" and not self.frame_loop.graphs:
-            self.frame_loop.capture()
+        loop = self.frame_loop
+        if self.use_compile and not self.compiled:
+            try:
+                loop.compile()
+            except Exception:  # noqa: BLE001 - any compiler failure: run eager rather than not at all
+                logger.exception("csm_compile_failed device=%s: running eager", self.device)
+                loop.steps = loop.eager
+            self.compile_s = time.perf_counter() - start
+        if self.use_cuda_graphs and not self.graphed:
+            captured = time.perf_counter()
+            try:
+                loop.capture()
+            except Exception:  # noqa: BLE001
+                logger.exception("csm_capture_failed device=%s: running without CUDA graphs", self.device)
+                loop.graphs.clear()
+            self.capture_s = time.perf_counter() - captured
         self.generate_codes_batch([GenerationRequest("Hi.", 0, max_audio_length_ms=2 * FRAME_MS, seed=0)])
         elapsed = time.perf_counter() - start
-        logger.info("csm_warm_up device=%s graphs=%s warm_up_s=%.2f", self.device, sorted(self.frame_loop.graphs),
-                    elapsed)
+        logger.info("csm_warm_up device=%s compiled=%s graphs=%d compile_s=%.2f capture_s=%.2f warm_up_s=%.2f",
+                    self.device, self.compiled, len(loop.graphs), self.compile_s, self.capture_s, elapsed)
         return elapsed
 
     @torch.inference_mode()

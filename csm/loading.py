@@ -37,9 +37,10 @@ def load_mimi(path: Path, device: torch.device, num_codebooks: int) -> MimiModel
 
 def load_generator(spec_or_dir: str | Path, *, device: str | None = None, cache_dir: Path,
                    dtype: torch.dtype | None = None, hf_cache_dir: Path | None = None,
-                   max_batch_size: int = 1) -> Generator:
+                   max_batch_size: int = 1, compile: bool | None = None, cuda_graphs: bool = True) -> Generator:
     """Loads "tiny", a local model directory or a cached hub id (see `resolve_model`) onto `device`
-    (default: cuda if available, else cpu) in `dtype` (default: bf16 on cuda, fp32 on cpu)."""
+    (default: cuda if available, else cpu) in `dtype` (default: bf16 on cuda, fp32 on cpu). `compile`
+    (default: on cuda only) and `cuda_graphs` take effect in `Generator.warm_up`."""
     start = time.perf_counter()
     torch_device = torch.device(device or default_device())
     dtype = dtype or default_dtype(torch_device)
@@ -47,7 +48,10 @@ def load_generator(spec_or_dir: str | Path, *, device: str | None = None, cache_
     config = CsmConfig.from_json(files.config)
     model = load_model(config, files.weights, torch_device, dtype)
     mimi = load_mimi(files.mimi, torch_device, config.num_codebooks)
-    generator = Generator(model, load_text_tokenizer(files.model_dir), mimi, max_batch_size=max_batch_size)
+    if compile is None:
+        compile = torch_device.type == "cuda"
+    generator = Generator(model, load_text_tokenizer(files.model_dir), mimi, max_batch_size=max_batch_size,
+                          compile=compile, cuda_graphs=cuda_graphs)
     logger.info("csm_loaded spec=%s device=%s dtype=%s load_s=%.2f", spec_or_dir, torch_device,
                 str(dtype).removeprefix("torch."), time.perf_counter() - start)
     return generator

@@ -3,6 +3,8 @@
 No I/O here (see `weights.py`). Static KV caches are allocated once by `setup_caches(max_batch_size)`.
 Every row of a batch has its own positions, so rows of different prompt lengths share one forward pass
 (right padding: a row's pad rows sit after its prompt, are never attended, and are overwritten later).
+Each layer's q/k/v and gate/up projections are one fused weight; its state dict keeps the checkpoint's
+separate names (q_proj, k_proj, v_proj, gate_proj, up_proj).
 Shapes: B batch, S new rows, T attended cache length, H backbone width, D depth decoder width,
 K codebooks, V audio vocabulary, W = K + 1 prompt columns.
 """
@@ -10,16 +12,14 @@ K codebooks, V audio vocabulary, W = K + 1 prompt columns.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import CsmConfig, StackConfig
-
-# Picks one token per row: (B, V) logits of codebook k -> (B,) token ids.
-Sampler = Callable[[Tensor, int], Tensor]
+from .sampling import SamplingParams, sample
 
 
 def rope_inverse_frequencies(stack: StackConfig) -> Tensor:
@@ -43,9 +43,10 @@ def rope_inverse_frequencies(stack: StackConfig) -> Tensor:
     return torch.where(in_between, blended, scaled)
 
 
-def rotate_half(x: Tensor) -> Tensor:
-    first, second = x.chunk(2, dim=-1)
-    return torch.cat((-second, first), dim=-1)
+def linear_add(residual: Tensor, x: Tensor, weight: Tensor) -> Tensor:
+    """residual + x @ weight.T in one addmm: (..., in) x, (out, in) weight, (..., out) residual."""
+    out = torch.addmm(residual.reshape(-1, residual.size(-1)), x.reshape(-1, x.size(-1)), weight.t())
+    return out.view(residual.shape)
 
 
 class RMSNorm(nn.Module):
@@ -55,70 +56,105 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        x32 = x.float()
-        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x32.to(x.dtype)
+        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)  # one fused kernel where there is one
+
+
+def fuse_linears(module: nn.Module, fused: str, in_features: int, parts: dict[str, int]) -> None:
+    """Gives `module` one bias-free linear layer, named `fused`, that computes its projections `parts`
+    (name -> output features) at once, their weights stacked in order. `module`'s state dict keeps the
+    checkpoint layout, `{part}.weight` each: stacked when loaded, split (as views) when saved."""
+    setattr(module, fused, nn.Linear(in_features, sum(parts.values()), bias=False))
+
+    def stack_parts(_module, state_dict, prefix, *_args):
+        keys = [f"{prefix}{name}.weight" for name in parts]
+        if all(key in state_dict for key in keys):
+            state_dict[f"{prefix}{fused}.weight"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    def split_parts(_module, state_dict, prefix, _metadata):
+        weight = state_dict.pop(f"{prefix}{fused}.weight")
+        for name, part in zip(parts, weight.split(list(parts.values()))):
+            state_dict[f"{prefix}{name}.weight"] = part
+
+    module.register_load_state_dict_pre_hook(stack_parts)
+    module.register_state_dict_post_hook(split_parts)
 
 
 class KVCache(nn.Module):
-    """Keys and values of one attention layer: (max_batch, kv_heads, max_seq, head_dim) each."""
+    """Keys and values of one attention layer, one buffer: (max_batch, 2, kv_heads, max_seq, head_dim)."""
 
     def __init__(self, max_batch: int, kv_heads: int, max_seq: int, head_dim: int, device, dtype):
         super().__init__()
-        shape = (max_batch, kv_heads, max_seq, head_dim)
-        self.register_buffer("k", torch.zeros(shape, device=device, dtype=dtype), persistent=False)
-        self.register_buffer("v", torch.zeros(shape, device=device, dtype=dtype), persistent=False)
+        shape = (max_batch, 2, kv_heads, max_seq, head_dim)
+        self.register_buffer("kv", torch.zeros(shape, device=device, dtype=dtype), persistent=False)
 
-    def update(self, positions: Tensor, k: Tensor, v: Tensor, kv_len: int) -> tuple[Tensor, Tensor]:
-        """Writes row b's (kv_heads, S, head_dim) slices of k, v at its `positions[b]` (B, S); returns the
-        first `kv_len` positions of the B rows' caches, (B, kv_heads, kv_len, head_dim) each."""
-        batch = k.size(0)
-        rows = torch.arange(batch, device=positions.device)[:, None]  # (B, 1)
-        self.k[rows, :, positions] = k.transpose(1, 2)  # indexed as (B, S, kv_heads, head_dim)
-        self.v[rows, :, positions] = v.transpose(1, 2)
-        return self.k[:batch, :, :kv_len], self.v[:batch, :, :kv_len]
+    @property
+    def k(self) -> Tensor:
+        return self.kv[:, 0]
+
+    @property
+    def v(self) -> Tensor:
+        return self.kv[:, 1]
+
+    def update(self, step: Step, kv: Tensor) -> tuple[Tensor, Tensor]:
+        """Writes (B, S, 2, kv_heads, head_dim) keys and values at the step's positions; returns the first
+        `kv_len` positions of the B rows' keys and values, (B, kv_heads, kv_len, head_dim) each."""
+        self.kv[step.rows, :, :, step.positions] = kv
+        batch = kv.size(0)
+        return self.kv[:batch, 0, :, : step.kv_len], self.kv[:batch, 1, :, : step.kv_len]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What every layer of one forward pass shares, made once per pass."""
+
+    rows: Tensor  # (B, 1) cache row of each batch row
+    positions: Tensor  # (B, S) or (1, S): where the new rows go
+    kv_len: int  # cache positions attended: the first kv_len
+    cos: Tensor  # (B or 1, S, 1, head_dim)
+    sin: Tensor  # (B or 1, S, 1, head_dim), the sign of rotate-half folded in (see Transformer.setup_caches)
+    mask: Tensor  # (B or 1, 1, group * S or 1, kv_len) additive: 0 where visible, -inf elsewhere
 
 
 class Attention(nn.Module):
     def __init__(self, stack: StackConfig):
         super().__init__()
         self.num_heads, self.num_kv_heads, self.head_dim = stack.num_heads, stack.num_kv_heads, stack.head_dim
-        self.q_proj = nn.Linear(stack.hidden_size, stack.num_heads * stack.head_dim, bias=False)
-        self.k_proj = nn.Linear(stack.hidden_size, stack.num_kv_heads * stack.head_dim, bias=False)
-        self.v_proj = nn.Linear(stack.hidden_size, stack.num_kv_heads * stack.head_dim, bias=False)
-        self.o_proj = nn.Linear(stack.num_heads * stack.head_dim, stack.hidden_size, bias=False)
+        q_size, kv_size = stack.num_heads * stack.head_dim, stack.num_kv_heads * stack.head_dim
+        fuse_linears(self, "qkv_proj", stack.hidden_size, {"q_proj": q_size, "k_proj": kv_size, "v_proj": kv_size})
+        self.o_proj = nn.Linear(q_size, stack.hidden_size, bias=False)
         self.kv_cache: KVCache | None = None
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, positions: Tensor, kv_len: int) -> Tensor:
-        """x (B, S, hidden), cos/sin (B, 1, S, head_dim), mask (B, 1, S, T) bool, positions (B, S)
-        -> (B, S, hidden)."""
+    def forward(self, x: Tensor, step: Step, residual: Tensor) -> Tensor:
+        """x (B, S, hidden), normed; returns residual + attention(x), (B, S, hidden)."""
         batch, seq, _ = x.shape
-        kv_heads, group = self.num_kv_heads, self.num_heads // self.num_kv_heads
-        q = self.q_proj(x).view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(batch, seq, kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(batch, seq, kv_heads, self.head_dim).transpose(1, 2)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        k, v = self.kv_cache.update(positions, k, v, kv_len)
+        heads, kv_heads, head_dim = self.num_heads, self.num_kv_heads, self.head_dim
+        qkv = self.qkv_proj(x).view(batch, seq, heads + 2 * kv_heads, head_dim)
+        qk = qkv[:, :, : heads + kv_heads]  # rotated together, in place: (B, S, heads + kv_heads, head_dim)
+        torch.addcmul(qk * step.cos, qk.roll(head_dim // 2, dims=-1), step.sin, out=qk)
+        q = qkv[:, :, :heads]
+        k, v = self.kv_cache.update(step, qkv[:, :, heads:].unflatten(2, (2, kv_heads)))  # (B, kv_heads, T, head_dim)
         # grouped-query attention without copying the cache per head: the `group` query heads of one kv head
         # become group * S query rows of that head, (B, kv_heads, group * S, head_dim)
-        q = q.reshape(batch, kv_heads, group * seq, self.head_dim)
-        mask = mask[:, :, None].expand(-1, -1, group, -1, -1).reshape(mask.size(0), 1, group * seq, kv_len)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        group = heads // kv_heads
+        q = q.unflatten(2, (kv_heads, group)).permute(0, 2, 3, 1, 4).reshape(batch, kv_heads, group * seq, head_dim)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=step.mask)
         # reshape, not view: CUDA's flash and efficient kernels return a transposed view of (B, M, H, K) storage
-        out = out.reshape(batch, self.num_heads, seq, self.head_dim).transpose(1, 2)  # (B, S, heads, head_dim)
-        return self.o_proj(out.reshape(batch, seq, -1))
+        out = out.unflatten(2, (group, seq)).permute(0, 3, 1, 2, 4).reshape(batch, seq, heads * head_dim)
+        return linear_add(residual, out, self.o_proj.weight)
 
 
 class MLP(nn.Module):
     def __init__(self, stack: StackConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(stack.hidden_size, stack.intermediate_size, bias=False)
-        self.up_proj = nn.Linear(stack.hidden_size, stack.intermediate_size, bias=False)
+        self.intermediate_size = stack.intermediate_size
+        fuse_linears(self, "gate_up_proj", stack.hidden_size,
+                     {"gate_proj": stack.intermediate_size, "up_proj": stack.intermediate_size})
         self.down_proj = nn.Linear(stack.intermediate_size, stack.hidden_size, bias=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+    def forward(self, x: Tensor, residual: Tensor) -> Tensor:
+        """x (B, S, hidden), normed; returns residual + mlp(x)."""
+        gate, up = self.gate_up_proj(x).split(self.intermediate_size, dim=-1)
+        return linear_add(residual, F.silu(gate) * up, self.down_proj.weight)
 
 
 class Block(nn.Module):
@@ -129,9 +165,9 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(stack.hidden_size, stack.rms_norm_eps)
         self.mlp = MLP(stack)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, positions: Tensor, kv_len: int) -> Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, positions, kv_len)
-        return x + self.mlp(self.post_attention_layernorm(x))
+    def forward(self, x: Tensor, step: Step) -> Tensor:
+        x = self.self_attn(self.input_layernorm(x), step, residual=x)
+        return self.mlp(self.post_attention_layernorm(x), residual=x)
 
 
 class Transformer(nn.Module):
@@ -148,19 +184,27 @@ class Transformer(nn.Module):
         for layer in self.layers:
             layer.self_attn.kv_cache = KVCache(max_batch, stack.num_kv_heads, max_seq, stack.head_dim, device, dtype)
         angles = torch.arange(max_seq, device=device).float()[:, None] * rope_inverse_frequencies(stack).to(device)
-        angles = torch.cat((angles, angles), dim=-1)  # (max_seq, head_dim)
-        self.register_buffer("rope_cos", angles.cos().to(dtype), persistent=False)
-        self.register_buffer("rope_sin", angles.sin().to(dtype), persistent=False)
+        # x * cos + rotate_half(x) * sin == x * cos + roll(x, head_dim / 2) * [-sin, sin]
+        rope = torch.stack((torch.cat((angles, angles), dim=-1).cos(), torch.cat((-angles, angles), dim=-1).sin()))
+        self.register_buffer("rope", rope.transpose(0, 1).to(dtype), persistent=False)  # (max_seq, 2, head_dim)
         self.register_buffer("cache_positions", torch.arange(max_seq, device=device), persistent=False)
+        self.register_buffer("cache_rows", torch.arange(max_batch, device=device)[:, None], persistent=False)
+        self.register_buffer("mask_values", torch.tensor([0.0, float("-inf")], device=device, dtype=dtype),
+                             persistent=False)  # visible, hidden
 
     def forward(self, x: Tensor, positions: Tensor, kv_len: int) -> Tensor:
         """x (B, S, hidden) at `positions` (B, S), or (1, S) for all rows -> (B, S, hidden), normed. Attends to
         the first `kv_len` cache positions, which must cover every position in `positions`."""
-        cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]  # (B, 1, S, head_dim)
-        # (B, 1, S, T): each row sees its own cache up to its own position
-        mask = (self.cache_positions[:kv_len] <= positions[..., None])[:, None]
+        batch, seq, _ = x.shape
+        rope = self.rope[positions]  # (B or 1, S, 2, head_dim)
+        # (B or 1, 1, S, T): each row sees its own cache up to its own position
+        visible = self.cache_positions[:kv_len] <= positions[:, None, :, None]
+        mask = torch.where(visible, self.mask_values[0], self.mask_values[1])
+        if seq > 1:  # one mask row per folded query row (see Attention)
+            mask = mask.repeat(1, 1, self.stack.num_heads // self.stack.num_kv_heads, 1)
+        step = Step(self.cache_rows[:batch], positions, kv_len, rope[:, :, None, 0], rope[:, :, None, 1], mask)
         for layer in self.layers:
-            x = layer(x, cos, sin, mask, positions, kv_len)
+            x = layer(x, step)
         return self.norm(x)
 
 
@@ -191,8 +235,6 @@ class CsmModel(nn.Module):
         self.decoder.setup_caches(max_batch_size, config.num_codebooks, weight.device, weight.dtype)
         self.register_buffer("codebook_offsets", torch.arange(config.num_codebooks, device=weight.device)
                              * config.audio_vocab_size, persistent=False)
-        self.register_buffer("decoder_positions", torch.arange(config.num_codebooks, device=weight.device),
-                             persistent=False)
 
     def embed_rows(self, tokens: Tensor, mask: Tensor) -> Tensor:
         """Prompt rows (B, S, W) with their (B, S, W) bool mask -> (B, S, H): sum of the active columns."""
@@ -202,27 +244,28 @@ class CsmModel(nn.Module):
         text = self.text_embeddings(tokens[..., codebooks]) * mask[..., codebooks, None]
         return audio + text
 
-    def embed_frame(self, codes: Tensor) -> Tensor:
-        """One generated frame (B, K) -> its backbone input (B, 1, H)."""
-        return self.audio_embeddings(codes + self.codebook_offsets).sum(dim=1, keepdim=True)
-
     def forward_backbone(self, embeds: Tensor, positions: Tensor, kv_len: int) -> Tensor:
         """(B, S, H) rows at positions (B, S), attending to the first `kv_len` positions -> (B, S, H)."""
         return self.backbone(embeds, positions, kv_len)
 
-    def sample_frame(self, hidden: Tensor, sample: Sampler) -> Tensor:
-        """Backbone state (B, H) -> one frame of codes (B, K): codebook 0 from the backbone head,
-        codebooks 1..K-1 from the depth decoder, whose positions restart at 0 every frame."""
-        vocab = self.config.audio_vocab_size
-        code = sample(self.codebook0_head(hidden), 0)  # (B,)
-        codes = [code]
-        x = torch.stack((hidden, self.audio_embeddings(code)), dim=1)  # (B, 2, H)
-        positions = self.decoder_positions[None, :2]  # (1, 2): the same for every row
-        for codebook in range(1, self.config.num_codebooks):
-            if codebook > 1:  # feed the previous codebook's token
-                x = self.audio_embeddings(code + (codebook - 1) * vocab)[:, None]  # (B, 1, H)
-                positions = self.decoder_positions[None, codebook : codebook + 1]
-            out = self.decoder(self.projection(x), positions, codebook + 1)[:, -1]  # (B, D)
-            code = sample(out @ self.audio_head[codebook - 1], codebook)
-            codes.append(code)
-        return torch.stack(codes, dim=1)
+    # --- the three steps of a frame: the hot path, compiled once each ------------------------------
+
+    def backbone_step(self, codes: Tensor, positions: Tensor, kv_len: int) -> Tensor:
+        """One generated frame (B, K) at positions (B, 1) -> the backbone state after it, (B, H)."""
+        embeds = self.audio_embeddings(codes + self.codebook_offsets).sum(dim=1, keepdim=True)  # (B, 1, H)
+        return self.backbone(embeds, positions, kv_len)[:, -1]
+
+    def first_codebook(self, hidden: Tensor, noise: Tensor, params: SamplingParams) -> tuple[Tensor, Tensor]:
+        """Backbone state (B, H), (B, V) noise -> codebook 0's codes (B,) and their embeddings (B, 1, H)."""
+        code = sample(self.codebook0_head(hidden), noise, params)
+        return code, self.audio_embeddings(code)[:, None]
+
+    def codebook_step(self, x: Tensor, position: Tensor, head: Tensor, noise: Tensor,
+                      params: SamplingParams) -> tuple[Tensor, Tensor]:
+        """One depth-decoder row for every batch row: input x (B, 1, H) at depth position (1, 1) =: k, its
+        head (D, V) for codebook k and (B, V) noise -> codebook k's codes (B,) and their embeddings (B, 1, H),
+        the input at position k + 1. The same shapes at every position: one compiled graph serves all.
+        The depth cache holds K positions; those past k (the previous frame's) are masked."""
+        out = self.decoder(self.projection(x), position, self.config.num_codebooks)[:, -1]  # (B, D)
+        code = sample(out @ head, noise, params)
+        return code, self.audio_embeddings(code + position[0] * self.config.audio_vocab_size)[:, None]

@@ -2,17 +2,31 @@
 
 Each row's randomness is a pure function of (its noise key, a draw counter, the token id): a counter-based
 hash, so a row's draws do not depend on the other rows of its batch, and a CUDA graph can replay the
-sampling with no random-generator state to capture.
+sampling with no random-generator state to capture. A draw keeps the row's top-k logits, divides them by its
+temperature and adds Gumbel noise: the argmax is a draw from their softmax (the Gumbel-max trick, the same
+winner as Sesame's argmax(probs / Exp(1))). Only the `cap` largest logits are candidates, a static size, so
+the step keeps its shapes whatever each row's top-k.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 MASK32 = 0xFFFFFFFF
 _MIX = 0x45D9F3B  # < 2**27: a 32-bit value times this fits int64 without overflow
-UNIFORM_BITS = 24  # float32 holds these exactly, so the uniforms are strictly inside (0, 1)
+UNIFORM_BITS = 23  # (x + 0.5) / 2**23 needs 24 bits: float32 holds it exactly, strictly inside (0, 1)
+TOPK_CAP = 64  # candidates per draw when every row's top-k fits; larger top-k: all V are candidates
+
+
+class SamplingParams(NamedTuple):
+    """Per-row sampling settings of a batch; see `sample`."""
+
+    greedy: Tensor  # (B,) bool: take the argmax (the first of tied maxima)
+    inv_temperature: Tensor  # (B,) float32
+    rank_penalty: Tensor  # (B, cap) float32: 0 for the row's top-k ranks, -inf past them
 
 
 def mix32(x):
@@ -34,18 +48,37 @@ def counter_uniform(keys: Tensor, counters: Tensor, size: int) -> Tensor:
     Entry [b, c, v] is a hash of (keys[b], counters[c], v): the same key and counter give the same draws
     on any batch. Counters must stay below 2**32 // size."""
     ids = counters[:, None] * size + torch.arange(size, device=keys.device)  # (C, size)
-    bits = mix32(mix32(keys[:, None, None] ^ mix32(ids)))  # (B, C, size) in [0, 2**32)
+    return uniform_from_bits(mix32(mix32(keys[:, None, None] ^ mix32(ids))))  # (B, C, size)
+
+
+def uniform_from_bits(bits: Tensor) -> Tensor:
+    """int64 values in [0, 2**32) -> float32 uniforms strictly inside (0, 1)."""
     return ((bits >> (32 - UNIFORM_BITS)).float() + 0.5) / 2**UNIFORM_BITS
 
 
-def sample_topk(logits: Tensor, topk: Tensor, temperature: Tensor, uniform: Tensor) -> Tensor:
-    """(B, V) logits, (B,) int64 topk, (B,) temperature, (B, V) uniforms -> (B,) token ids.
+def frame_noise(keys: Tensor, frame: Tensor, codebooks: int, vocab: int) -> Tensor:
+    """(B,) row keys, (1,) frame counter -> (K, B, V) Gumbel noise for every codebook of the frame. Draw
+    counter = frame * K + codebook."""
+    counters = frame * codebooks + torch.arange(codebooks, device=keys.device)  # (K,)
+    return -torch.log(-torch.log(counter_uniform(keys, counters, vocab))).transpose(0, 1)
 
-    Keeps each row's `topk` largest logits, divides by its temperature, and draws from the softmax as
-    argmax(probs / Exp(1) noise), which equals a multinomial draw but needs no sync. A row with
-    topk == 1 gets its argmax (greedy: the first of tied maxima), whatever its noise.
-    """
-    logits = logits.float() / temperature[:, None]
-    kth_largest = logits.sort(dim=-1, descending=True).values.gather(-1, topk[:, None] - 1)  # (B, 1)
-    probs = torch.softmax(logits.masked_fill(logits < kth_largest, float("-inf")), dim=-1)
-    return torch.where(topk == 1, logits.argmax(dim=-1), (probs / -uniform.log()).argmax(dim=-1))
+
+def sampling_params(topk: Tensor, temperature: Tensor, cap: int) -> SamplingParams:
+    """(B,) int64 top-k and (B,) temperatures -> the batch's SamplingParams with `cap` candidates."""
+    ranks = torch.arange(cap, device=topk.device)
+    penalty = torch.where(ranks < topk[:, None], 0.0, float("-inf"))  # (B, cap) float32
+    return SamplingParams(topk == 1, 1.0 / temperature.float(), penalty)
+
+
+def topk_cap(max_topk: int, vocab: int) -> int:
+    """Candidates per draw for a batch whose largest top-k is `max_topk`."""
+    return min(TOPK_CAP, vocab) if max_topk <= TOPK_CAP else vocab
+
+
+def sample(logits: Tensor, noise: Tensor, params: SamplingParams) -> Tensor:
+    """(B, V) logits, (B, V) Gumbel noise -> (B,) token ids: a draw among each row's top-k logits at its
+    temperature, or the argmax for greedy rows."""
+    values, ids = logits.topk(params.rank_penalty.size(1), dim=-1)  # (B, cap), largest first
+    scores = torch.addcmul(params.rank_penalty + noise.gather(1, ids), values.float(), params.inv_temperature[:, None])
+    drawn = ids.gather(1, scores.argmax(dim=-1, keepdim=True))[:, 0]
+    return torch.where(params.greedy, logits.argmax(dim=-1), drawn)

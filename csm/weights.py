@@ -59,5 +59,6 @@ def load_model(config: CsmConfig, weight_files: tuple[Path, ...], device: torch.
 
 
 def save_model(model: CsmModel, path: Path) -> None:
-    state = {to_transformers_key(k): v.contiguous() for k, v in model.state_dict().items()}
+    # cloned: the parts of a fused weight (see model.fuse_linears) are views of one tensor
+    state = {to_transformers_key(k): v.clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata={"format": "pt"})

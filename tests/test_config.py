@@ -13,7 +13,8 @@ def test_nothing_set_is_the_embedded_default(tmp_path):
 
 @pytest.mark.parametrize(
     "name, value",
-    [("MAX_ATTEMPTS", "three"), ("TASK_TIME_LIMIT_S", "-5"), ("SWEEP_INTERVAL_S", "0"), ("LOG_FORMAT", "xml")],
+    [("MAX_ATTEMPTS", "three"), ("TASK_TIME_LIMIT_S", "-5"), ("SWEEP_INTERVAL_S", "0"), ("LOG_FORMAT", "xml"),
+     ("CSM_COMPILE", "sometimes"), ("CSM_CUDA_GRAPHS", "auto")],
 )
 def test_a_bad_value_names_its_variable(name, value):
     with pytest.raises(SettingsError, match=name):
@@ -32,3 +33,9 @@ def test_worker_metrics_need_a_folder_for_the_children(tmp_path):
         Settings.from_env({"WORKER_METRICS_PORT": "70000", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
     settings = Settings.from_env({"WORKER_METRICS_PORT": "9100", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
     assert (settings.worker_metrics_port, settings.metrics_dir) == (9100, tmp_path)
+
+
+@pytest.mark.parametrize("raw, expected", [(None, None), ("auto", None), ("false", False), ("1", True)])
+def test_compile_is_auto_by_default_or_a_boolean(raw, expected):
+    settings = Settings.from_env({} if raw is None else {"CSM_COMPILE": raw})
+    assert settings.csm_compile is expected and settings.csm_cuda_graphs is True

@@ -41,10 +41,14 @@ def load_runtime(settings: Settings) -> Runtime:
         device=settings.csm_device,
         cache_dir=settings.model_cache_dir,
         max_batch_size=settings.worker_batch_size,
+        compile=settings.csm_compile,
+        cuda_graphs=settings.csm_cuda_graphs,
     )
     load_s = time.perf_counter() - started
     warm_up_s = generator.warm_up()
-    log.info("event=model_loaded model=%s load_s=%.2f warm_up_s=%.2f", settings.csm_model, load_s, warm_up_s)
+    log.info("event=model_loaded model=%s load_s=%.2f warm_up_s=%.2f compiled=%s compile_s=%.2f graphed=%s "
+             "capture_s=%.2f", settings.csm_model, load_s, warm_up_s, generator.compiled, generator.compile_s,
+             generator.graphed, generator.capture_s)
     sessions = process_sessions(settings)
     store = make_store(settings)
     return Runtime(

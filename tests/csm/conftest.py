@@ -7,16 +7,16 @@ def script_frames(monkeypatch):
     which may overwrite codes in place. Returns the batch size of each frame step, in order."""
 
     def script(generator, edit):
-        model, sizes = generator.model, []
-        sample_frame = model.sample_frame
+        loop, sizes = generator.frame_loop, []
+        sample_frame = loop.sample_frame
 
-        def scripted(hidden, sample):
-            codes = sample_frame(hidden, sample)
+        def scripted(rows, steps):
+            codes = sample_frame(rows, steps)
             edit(len(sizes), codes)
             sizes.append(codes.size(0))
             return codes
 
-        monkeypatch.setattr(model, "sample_frame", scripted)
+        monkeypatch.setattr(loop, "sample_frame", scripted)
         return sizes
 
     return script

@@ -27,9 +27,11 @@ def greedy(text, frames=FRAMES):
     return GenerationRequest(text, 0, max_audio_length_ms=frames * FRAME_MS, topk=1)
 
 
-def test_warm_up_captures_a_graph_per_bucket_in_bf16(cuda_generator):
+def test_warm_up_compiles_and_captures_a_graph_per_bucket_in_bf16(cuda_generator):
     assert cuda_generator.model.codebook0_head.weight.dtype == torch.bfloat16
-    assert sorted(cuda_generator.frame_loop.graphs) == [1, 2, 4]
+    assert cuda_generator.compiled and cuda_generator.compile_s > 0 and cuda_generator.capture_s > 0
+    assert sorted(cuda_generator.frame_loop.graphs) == [(rows, kv_len) for rows in (1, 2, 4)
+                                                        for kv_len in (256, 512, 1024, 2048)]
 
 
 def test_batched_greedy_rows_agree_with_unbatched_runs(cuda_generator):
