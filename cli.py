@@ -32,10 +32,10 @@ def init(settings: Settings) -> None:
 
 
 def create_key(settings: Settings, name: str) -> str:
-    from jobs.db import make_engine, make_session_factory
+    from jobs.db import make_session_factory, service_engine
     from jobs.keys import create_key as create
 
-    engine = make_engine(settings.database_url)
+    engine = service_engine(settings)
     try:
         with make_session_factory(engine).begin() as session:
             _row, key = create(session, name)

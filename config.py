@@ -58,6 +58,14 @@ class Settings:
     s3_access_key_id: str | None
     s3_secret_access_key: str | None
     presign_expiry_s: int
+    # Outbound calls: every one ends within a bounded time, so an outage gives errors, not hangs.
+    database_connect_timeout_s: int  # PostgreSQL counts whole seconds, at least 2
+    database_timeout_s: float  # one round trip to the database; the server's statement_timeout
+    broker_timeout_s: float  # connecting to Redis and each reply
+    s3_connect_timeout_s: float
+    s3_read_timeout_s: float
+    s3_max_attempts: int  # tries per S3 call, the first included
+    dns_timeout_s: float  # resolving a webhook host at submission
     # Engine and worker.
     csm_model: str
     csm_device: str | None
@@ -138,6 +146,13 @@ class Settings:
             s3_access_key_id=get("AWS_ACCESS_KEY_ID", str, None),
             s3_secret_access_key=get("AWS_SECRET_ACCESS_KEY", str, None),
             presign_expiry_s=get("PRESIGN_EXPIRY_S", positive(int), 3600),
+            database_connect_timeout_s=get("DATABASE_CONNECT_TIMEOUT_S", positive(int), 5),
+            database_timeout_s=get("DATABASE_TIMEOUT_S", positive(float), 15.0),
+            broker_timeout_s=get("BROKER_TIMEOUT_S", positive(float), 3.0),
+            s3_connect_timeout_s=get("S3_CONNECT_TIMEOUT_S", positive(float), 5.0),
+            s3_read_timeout_s=get("S3_READ_TIMEOUT_S", positive(float), 15.0),
+            s3_max_attempts=get("S3_MAX_ATTEMPTS", positive(int), 2),
+            dns_timeout_s=get("DNS_TIMEOUT_S", positive(float), 5.0),
             csm_model=get("CSM_MODEL", str, "sesame/csm-1b"),
             csm_device=get("CSM_DEVICE", str, None),
             csm_compile=get("CSM_COMPILE", boolean_or_auto, None),

@@ -9,6 +9,7 @@ from flask import Flask, g, request
 import logs
 from api.auth import require_api_key
 from api.errors import register_error_handlers
+from api.health import Readiness
 from api.routes import ROUTES
 from api.services import Services, close_db
 from api.ui import STATIC_URL_PATH
@@ -22,6 +23,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["csm_batch"] = services
+    app.extensions["csm_batch_readiness"] = Readiness(services)
     for method, rule, view in ROUTES:
         app.add_url_rule(rule, view.__name__, view, methods=[method])
     app.before_request(_bind_log_fields)
@@ -46,11 +48,11 @@ def _unbind_log_fields(_exc: BaseException | None = None) -> None:
 
 def build_services(settings: Settings) -> Services:
     from api.metrics import make_registry
-    from jobs.db import make_engine, make_session_factory
+    from jobs.db import make_session_factory, service_engine
     from jobs.queue import make_celery
     from storage import make_store, signing
 
-    sessions = make_session_factory(make_engine(settings.database_url))
+    sessions = make_session_factory(service_engine(settings))
     return Services(
         settings=settings,
         sessions=sessions,

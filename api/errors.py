@@ -4,9 +4,15 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from storage import StorageUnavailable
+
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5  # what a 503 asks clients to wait before trying again
 
 
 class ApiError(Exception):
@@ -35,7 +41,34 @@ def register_error_handlers(app: Flask) -> None:
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name)
 
+    @app.errorhandler(SQLAlchemyError)
+    def database_error(exc: SQLAlchemyError):
+        if not _database_unreachable(exc):
+            return unexpected(exc)
+        return unavailable("database", exc)
+
+    @app.errorhandler(StorageUnavailable)
+    def storage_error(exc: StorageUnavailable):
+        return unavailable("object_store", exc)
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("event=unhandled_error")
         return error_response(500, "internal_error", "internal server error")
+
+
+def unavailable(dependency: str, exc: Exception):
+    """503 with Retry-After: a server the request needs is down or not answering."""
+    log.warning("event=dependency_unavailable dependency=%s error=%r", dependency, exc)
+    response, status = error_response(
+        503, f"{dependency}_unavailable", f"the {dependency.replace('_', ' ')} is unavailable; try again shortly"
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response, status
+
+
+def _database_unreachable(exc: SQLAlchemyError) -> bool:
+    """Lost or refused connections, timeouts, a full pool: not a bug in the request."""
+    if isinstance(exc, (OperationalError, PoolTimeout)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

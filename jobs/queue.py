@@ -28,14 +28,24 @@ def make_celery(settings: Settings, name: str = "csm_batch") -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=settings.broker_timeout_s,
         broker_transport_options=_transport_options(settings),
+        # A publish that fails is tried once more on a fresh connection, then given up: the
+        # API still answers (the row is committed; the sweeper republishes).
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0},
     )
     return app
 
 
 def _transport_options(settings: Settings) -> dict:
     if not settings.uses_embedded_broker:
-        return {"visibility_timeout": settings.visibility_timeout_s}
+        return {
+            "visibility_timeout": settings.visibility_timeout_s,
+            # Without these a Redis that accepts connections but never answers hangs every
+            # publish and check forever.
+            "socket_timeout": settings.broker_timeout_s,
+            "socket_connect_timeout": settings.broker_timeout_s,
+        }
     messages, control = settings.broker_dir / "messages", settings.broker_dir / "control"
     for folder in (messages, control):
         folder.mkdir(parents=True, exist_ok=True)

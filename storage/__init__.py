@@ -6,6 +6,10 @@ from typing import BinaryIO, Protocol
 from config import Settings
 
 
+class StorageUnavailable(ConnectionError):
+    """The object store did not answer, or failed on its side: try again later."""
+
+
 class ObjectStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Write the whole object; readers never see a partial one."""

@@ -1,13 +1,15 @@
 """S3-compatible object storage through boto3."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import BinaryIO
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from config import Settings
+from storage import StorageUnavailable
 
 
 def _client(settings: Settings, endpoint_url: str | None):
@@ -20,11 +22,24 @@ def _client(settings: Settings, endpoint_url: str | None):
         config=Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
-            connect_timeout=5,
-            read_timeout=30,
-            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=settings.s3_connect_timeout_s,
+            read_timeout=settings.s3_read_timeout_s,
+            retries={"total_max_attempts": settings.s3_max_attempts, "mode": "standard"},
         ),
     )
+
+
+@contextmanager
+def _reachable():
+    """Turns 'the store did not answer' (network errors, timeouts, 5xx) into StorageUnavailable."""
+    try:
+        yield
+    except (ConnectionError, HTTPClientError) as exc:
+        raise StorageUnavailable(f"object store unreachable: {exc}") from exc
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            raise StorageUnavailable(f"object store failed: {exc}") from exc
+        raise
 
 
 class S3Store:
@@ -43,11 +58,13 @@ class S3Store:
         return cls(client, public_client, settings.s3_bucket, settings.presign_expiry_s)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        with _reachable():
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def open(self, key: str) -> BinaryIO:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            with _reachable():
+                return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
                 raise FileNotFoundError(key) from exc
@@ -65,7 +82,8 @@ class S3Store:
         )
 
     def check(self) -> None:
-        self.client.head_bucket(Bucket=self.bucket)
+        with _reachable():
+            self.client.head_bucket(Bucket=self.bucket)
 
     def ensure_ready(self) -> None:
         try:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
-from jobs.db import make_engine, make_session_factory
+from jobs.db import make_session_factory, service_engine
 from storage import ObjectStore, make_store
 from worker.voices import VoiceLibrary
 
@@ -68,7 +68,7 @@ def process_sessions(settings: Settings) -> sessionmaker[Session]:
     """This process's database pool, made after any fork (pools must not cross one)."""
     global _sessions
     if _sessions is None:
-        _sessions = make_session_factory(make_engine(settings.database_url))
+        _sessions = make_session_factory(service_engine(settings))
     return _sessions
 
 
