@@ -20,7 +20,7 @@ from jobs.resource import WITH_RESULT, job_resource
 from jobs.status import JobStatus, LineStatus
 from jobs.validation import InvalidField, parse_job_request
 from jobs.voices import find_voice
-from webhooks import UnsafeUrl, vet_url
+from webhooks import UnsafeUrl, resolver_within, vet_url
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,9 @@ def base_url() -> str:
 
 def check_webhook_url(url: str) -> None:
     """Refuses URLs the service will not call (raises InvalidField naming webhook_url)."""
+    settings = services().settings
     try:
-        vet_url(url, allow_private=services().settings.webhook_allow_private)
+        vet_url(url, allow_private=settings.webhook_allow_private, resolve=resolver_within(settings.dns_timeout_s))
     except UnsafeUrl as exc:
         raise InvalidField("webhook_url", str(exc)) from None
     if outbox.is_disabled(db(), g.api_key_id, url):

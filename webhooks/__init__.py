@@ -10,11 +10,12 @@ submission) and the worker (delivering) both import it. Typical attempt::
         wait = next_delay(attempt + 1)   # None: give up
 """
 from webhooks.delivery import DeliveryResult, deliver
+from webhooks.dns import resolver_within
 from webhooks.schedule import MAX_ATTEMPTS, RETRY_DELAYS_S, next_delay
 from webhooks.signing import headers, new_secret, sign
 from webhooks.ssrf import UnsafeUrl, VettedTarget, is_public, vet_url
 
 __all__ = [
     "DeliveryResult", "MAX_ATTEMPTS", "RETRY_DELAYS_S", "UnsafeUrl", "VettedTarget", "deliver",
-    "headers", "is_public", "new_secret", "next_delay", "sign", "vet_url",
+    "headers", "is_public", "new_secret", "next_delay", "resolver_within", "sign", "vet_url",
 ]
