@@ -30,6 +30,8 @@ def create_worker_app(settings: Settings, *, load_model: bool) -> Celery:
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
+    if settings.broker_url.startswith("redis://"):
+        app.conf.broker_transport = "worker.broker:Transport"  # acks that fail do not stall it
     register_tasks(app, settings)
     observe.connect(settings)
     if load_model:
