@@ -88,6 +88,7 @@ class Settings:
     webhook_timeout_s: float
     webhook_retry_scale: float  # multiplies the retry schedule (tests shrink it)
     webhook_dispatch_interval_s: float
+    webhook_dispatch_budget_s: float  # a dispatcher run starts no attempt after this long
     # Observability.
     log_format: str  # "text" (key=value lines) or "json" (one object a line)
     # A worker serves its metrics on this port (None: off); its prefork children count in
@@ -171,6 +172,7 @@ class Settings:
             webhook_timeout_s=get("WEBHOOK_TIMEOUT_S", positive(float), 10.0),
             webhook_retry_scale=get("WEBHOOK_RETRY_SCALE", positive(float), 1.0),
             webhook_dispatch_interval_s=get("WEBHOOK_DISPATCH_INTERVAL_S", positive(float), 2.0),
+            webhook_dispatch_budget_s=get("WEBHOOK_DISPATCH_BUDGET_S", positive(float), 20.0),
             log_format=get("LOG_FORMAT", one_of("text", "json"), "text"),
             worker_metrics_port=get("WORKER_METRICS_PORT", port, None),
             metrics_dir=get("PROMETHEUS_MULTIPROC_DIR", lambda raw: Path(raw).resolve(), None),

@@ -20,7 +20,7 @@ import requests
 
 from cli import ROOT, create_key, init
 from config import Settings
-from jobs.queue import MAINTENANCE_QUEUE, QUEUES
+from jobs.queue import ALL_QUEUES
 
 POLL_S = 0.5
 TIMEOUT_S = 600
@@ -46,7 +46,7 @@ def run_demo(settings: Settings, script: Path, out_dir: Path) -> int:
         ]))
         stack.enter_context(_process("worker", logs, env, [
             "-m", "celery", "-A", "worker.main:app", "worker", "--beat", "--pool", "prefork",
-            "--concurrency", "1", "--queues", ",".join((*QUEUES, MAINTENANCE_QUEUE)), "--loglevel", "INFO",
+            "--concurrency", "1", "--queues", ",".join(ALL_QUEUES), "--loglevel", "INFO",
         ]))
         client = requests.Session()
         client.headers["Authorization"] = f"Bearer {key}"

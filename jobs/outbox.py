@@ -50,7 +50,8 @@ def emit(session: Session, api_key_id: int, subject_id: uuid.UUID, type_: str, u
 
 def take_due(session: Session, *, limit: int, hold_s: float) -> list[WebhookEvent]:
     """Due events for this dispatcher; pushing `next_attempt_at` ahead by `hold_s` keeps other
-    dispatchers off them until this attempt is recorded (or this process dies)."""
+    dispatchers off them until this attempt is recorded (or this process dies). Each event's
+    `next_attempt_at` is then the hold's end, which `release` checks."""
     now = utcnow()
     query = (
         select(WebhookEvent)
@@ -64,6 +65,20 @@ def take_due(session: Session, *, limit: int, hold_s: float) -> list[WebhookEven
     for event in events:
         event.next_attempt_at = now + timedelta(seconds=hold_s)
     return events
+
+
+def release(session: Session, event_ids: list[str], held_until: datetime) -> None:
+    """Makes events this dispatcher took but did not attempt due again now, unless their hold
+    ended and another dispatcher took them meanwhile."""
+    session.execute(
+        update(WebhookEvent)
+        .where(
+            WebhookEvent.id.in_(event_ids),
+            WebhookEvent.status == PENDING,
+            WebhookEvent.next_attempt_at == held_until,
+        )
+        .values(next_attempt_at=utcnow())
+    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ DISPATCH_TASK = "csm_batch.dispatch_webhooks"
 RENDER_QUEUE = "render"  # jobs submitted one by one
 BATCH_QUEUE = "batch"  # jobs of CSV batches: a separate queue, so they never hold singles up
 QUEUES = (RENDER_QUEUE, BATCH_QUEUE)  # what GPU workers consume
-MAINTENANCE_QUEUE = "maintenance"  # the sweeper and the webhook dispatcher: no model needed
+MAINTENANCE_QUEUE = "maintenance"  # the sweeper: no model needed
+WEBHOOKS_QUEUE = "webhooks"  # the webhook dispatcher: apart, so slow receivers never delay the sweeper
+ALL_QUEUES = (*QUEUES, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE)  # one worker doing everything (demo, tests)
 
 
 def make_celery(settings: Settings, name: str = "csm_batch") -> Celery:
@@ -24,7 +26,7 @@ def make_celery(settings: Settings, name: str = "csm_batch") -> Celery:
     app.conf.update(
         task_ignore_result=True,  # the SQL row holds every outcome
         task_default_queue=RENDER_QUEUE,
-        task_routes={SWEEP_TASK: {"queue": MAINTENANCE_QUEUE}, DISPATCH_TASK: {"queue": MAINTENANCE_QUEUE}},
+        task_routes={SWEEP_TASK: {"queue": MAINTENANCE_QUEUE}, DISPATCH_TASK: {"queue": WEBHOOKS_QUEUE}},
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from config import Settings  # noqa: E402
-from jobs.queue import MAINTENANCE_QUEUE, QUEUES  # noqa: E402
+from jobs.queue import ALL_QUEUES  # noqa: E402
 
 
 def s3_client(endpoint: str):
@@ -76,7 +76,7 @@ def serve_api(settings: Settings):
 
 
 def worker_command(
-    *extra: str, app: str = "worker.main:app", queues=(*QUEUES, MAINTENANCE_QUEUE), concurrency: int = 1
+    *extra: str, app: str = "worker.main:app", queues: tuple[str, ...] = ALL_QUEUES, concurrency: int = 1
 ) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", app, "worker", "--pool", "prefork",
@@ -169,6 +169,25 @@ def queue_csv_batch(sessions, owner: int, rows: int, *, scripts: int = 0, age_s:
         queued_at = utcnow() - timedelta(seconds=age_s)
         session.execute(update(Job).where(Job.batch_id == batch.id).values(enqueued_at=queued_at))
         return list(session.scalars(select(Job).where(Job.batch_id == batch.id).order_by(Job.batch_line)))
+
+
+def emit_webhook_events(sessions, url: str, count: int) -> list[str]:
+    """`count` queued jobs of a new key, each with one due job.succeeded event for `url`."""
+    from sqlalchemy import select
+
+    from jobs import outbox, repository
+    from jobs.keys import create_key
+    from jobs.models import WebhookEvent
+    from jobs.validation import parse_job_request
+
+    request = parse_job_request({"text": "hello"}, max_text_chars=100, voice_exists=lambda name: False)
+    with sessions.begin() as session:
+        owner = create_key(session, "webhooks")[0].id
+        for _ in range(count):
+            job = repository.create_job(session, owner, request, queue="render")
+            outbox.emit(session, owner, job.id, "job.succeeded", url)
+        session.flush()
+        return list(session.scalars(select(WebhookEvent.id).where(WebhookEvent.api_key_id == owner)))
 
 
 @dataclass

@@ -18,14 +18,14 @@ import pytest
 import yaml
 
 import config
-from jobs.queue import MAINTENANCE_QUEUE, QUEUES
+from jobs.queue import MAINTENANCE_QUEUE, QUEUES, WEBHOOKS_QUEUE
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SEAWEEDFS_CONFIG = ROOT / "deploy" / "seaweedfs" / "s3.json"
 
-APP_SERVICES = ("migrate", "api", "worker", "maintenance", "beat")
-LONG_RUNNING = ("redis", "postgres", "s3", "api", "worker", "maintenance", "beat")
+APP_SERVICES = ("migrate", "api", "worker", "maintenance", "webhooks", "beat")
+LONG_RUNNING = ("redis", "postgres", "s3", "api", "worker", "maintenance", "webhooks", "beat")
 HUB_VARIABLES = {"HF_TOKEN", "HF_HOME"}  # read by huggingface_hub itself, not by config.py
 PRODUCTION_VARIABLES = (
     "DATABASE_URL",
@@ -166,12 +166,13 @@ def test_worker_command_and_healthcheck(services: dict) -> None:
     assert "inspect ping" in probe and "celery@$$HOSTNAME" in probe
 
 
-def test_maintenance_worker_runs_the_sweeper_and_dispatcher_without_a_gpu(services: dict) -> None:
-    maintenance = services["maintenance"]
-    words = as_words(maintenance["command"])
+@pytest.mark.parametrize("name, queue", [("maintenance", MAINTENANCE_QUEUE), ("webhooks", WEBHOOKS_QUEUE)])
+def test_the_sweeper_and_the_dispatcher_run_apart_without_a_gpu(services: dict, name: str, queue: str) -> None:
+    service = services[name]
+    words = as_words(service["command"])
     assert words[:4] == ["celery", "-A", "worker.maintenance:app", "worker"]
-    assert words[words.index("-Q") + 1] == MAINTENANCE_QUEUE
-    assert "deploy" not in maintenance
+    assert words[words.index("-Q") + 1] == queue  # one queue each: webhooks never delay a sweep
+    assert "deploy" not in service
 
 
 def test_beat_runs_the_scheduler(services: dict) -> None:

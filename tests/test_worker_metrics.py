@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
 from cli import create_key, init
-from jobs.queue import MAINTENANCE_QUEUE
+from jobs.queue import WEBHOOKS_QUEUE
 from support import free_port, free_redis_db, make_settings, run_worker
 from webhook_receiver import run_receiver
 
@@ -35,7 +35,7 @@ def receiver():
 
 
 def test_webhook_attempts_of_every_child_add_up(tmp_path, receiver, postgres_database):
-    """A maintenance worker with two children, each replaced after every task: the dispatcher's
+    """A webhooks worker with two children, each replaced after every task: the dispatcher's
     attempts land in many processes, and the main process's port counts them all."""
     port = free_port()
     environ = {
@@ -61,7 +61,7 @@ def test_webhook_attempts_of_every_child_add_up(tmp_path, receiver, postgres_dat
 
     extra = ("--beat", "--max-tasks-per-child", "1")
     log = tmp_path / "maintenance.log"
-    with run_worker(environ, log, *extra, app="worker.maintenance:app", queues=(MAINTENANCE_QUEUE,), concurrency=2):
+    with run_worker(environ, log, *extra, app="worker.maintenance:app", queues=(WEBHOOKS_QUEUE,), concurrency=2):
         for path, count in (("/a", 1), ("/b", 1), ("/c", 1), ("/flaky", 2)):
             receiver.wait_for(path, count)
         deadline = time.monotonic() + 30

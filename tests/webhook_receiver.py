@@ -17,6 +17,8 @@ class Received:
     path: str
     headers: dict
     body: bytes
+    started: float  # time.time() when the request arrived
+    answered: float | None = None  # and when its answer was sent
 
     @property
     def json(self) -> dict:
@@ -29,6 +31,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     # path -> status codes to answer in turn (the last one repeats)
     answers: dict[str, list[int]] = field(default_factory=dict)
+    delay_s: float = 0.0  # how long every answer takes: a slow receiver
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
@@ -51,12 +54,15 @@ def run_receiver():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+            receiver.requests.append(received)
             answers = receiver.answers.get(self.path, [200])
             status = answers.pop(0) if len(answers) > 1 else answers[0]
+            time.sleep(receiver.delay_s)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
+            received.answered = time.time()
 
         def log_message(self, *args):
             pass

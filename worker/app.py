@@ -11,6 +11,9 @@ from worker.tasks import register_tasks
 
 # A child that takes longer than this to start is killed; model loading happens there.
 MODEL_LOAD_TIMEOUT_S = 900
+# A periodic message not started within its interval (and at least this long, so that clocks of
+# beat's and the worker's hosts may differ) is dropped: the next one replaces it, none pile up.
+STALE_AFTER_S = 30.0
 
 
 def create_worker_app(settings: Settings, *, load_model: bool) -> Celery:
@@ -25,8 +28,8 @@ def create_worker_app(settings: Settings, *, load_model: bool) -> Celery:
         task_time_limit=settings.task_time_limit_s,
         worker_proc_alive_timeout=MODEL_LOAD_TIMEOUT_S,
         beat_schedule={
-            "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s},
-            "dispatch-webhooks": {"task": DISPATCH_TASK, "schedule": settings.webhook_dispatch_interval_s},
+            "sweep": _periodic(SWEEP_TASK, settings.sweep_interval_s),
+            "dispatch-webhooks": _periodic(DISPATCH_TASK, settings.webhook_dispatch_interval_s),
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
@@ -41,3 +44,7 @@ def create_worker_app(settings: Settings, *, load_model: bool) -> Celery:
             runtime.init_process(settings)
 
     return app
+
+
+def _periodic(task: str, interval_s: float) -> dict:
+    return {"task": task, "schedule": interval_s, "options": {"expires": max(interval_s, STALE_AFTER_S)}}

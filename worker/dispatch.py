@@ -3,11 +3,18 @@
 Each attempt re-vets the URL (SSRF guard) and connects to the vetted address; only a 2xx is a
 delivery; 410 disables the URL for the key; other failures retry on the schedule (scaled by
 WEBHOOK_RETRY_SCALE) until it runs out. No database connection is held during the HTTP call.
+
+A run has a time budget (WEBHOOK_DISPATCH_BUDGET_S) shorter than the hold on the events it takes:
+it starts no attempt once the budget is spent (but the first of what it took), and every attempt
+ends within WEBHOOK_TIMEOUT_S, so each attempt ends while its event is still held and no other
+dispatcher can send it at the same time. Events are taken a few at a time, so parallel dispatchers share a backlog, and those
+taken but not reached go back at once.
 """
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +29,8 @@ from worker import metrics
 
 log = logging.getLogger(__name__)
 
-DUE_PER_RUN = 50
+DUE_PER_TAKE = 10
+HOLD_MARGIN_S = 10.0  # beyond the budget and one attempt: DNS, database writes, host clocks
 # An attempt's outcome as metrics name it: the event's next state.
 ATTEMPT_OUTCOMES = {outbox.DELIVERED: "delivered", outbox.PENDING: "retrying", outbox.FAILED: "failed"}
 
@@ -33,25 +41,44 @@ class DueEvent:
     api_key_id: int
     url: str
     attempts: int  # before this one
+    held_until: datetime  # no other dispatcher takes it before
 
 
 def dispatch_due(settings: Settings, sessions: sessionmaker[Session]) -> int:
-    """Attempts every due event once; returns how many were attempted."""
-    hold_s = 3 * settings.webhook_timeout_s + 30  # no other dispatcher touches them meanwhile
+    """Attempts due events until none is left or the run's budget is spent; returns how many
+    were attempted."""
+    deadline = time.monotonic() + settings.webhook_dispatch_budget_s
+    attempted = 0
+    while (left_s := deadline - time.monotonic()) > 0:
+        due = _take(settings, sessions, hold_s=left_s + settings.webhook_timeout_s + HOLD_MARGIN_S)
+        if not due:
+            break
+        for index, (event, body, secrets, disabled) in enumerate(due):
+            if index and time.monotonic() >= deadline:  # the first always goes: progress on a slow database
+                with sessions.begin() as session:
+                    outbox.release(session, [e.id for e, *_ in due[index:]], event.held_until)
+                break
+            attempted += 1
+            if disabled:
+                attempt = outbox.Attempt(None, "the URL answered 410 Gone earlier and is disabled", 0)
+                _record(sessions, event, attempt, outbox.FAILED, None)
+            else:
+                _attempt(settings, sessions, event, body.encode(), secrets)
+    return attempted
+
+
+def _take(settings: Settings, sessions, *, hold_s: float) -> list[tuple[DueEvent, str, list[str], bool]]:
+    """Up to DUE_PER_TAKE due events, held for `hold_s`: (event, body, signing secrets, disabled)."""
     with sessions.begin() as session:
-        due = [
-            (DueEvent(e.id, e.api_key_id, e.url, e.attempts), _payload(session, e, settings))
-            for e in outbox.take_due(session, limit=DUE_PER_RUN, hold_s=hold_s)
+        return [
+            (
+                DueEvent(e.id, e.api_key_id, e.url, e.attempts, e.next_attempt_at),
+                _payload(session, e, settings),
+                outbox.signing_secrets(session, e.api_key_id),
+                outbox.is_disabled(session, e.api_key_id, e.url),
+            )
+            for e in outbox.take_due(session, limit=DUE_PER_TAKE, hold_s=hold_s)
         ]
-        secrets = {event.api_key_id: outbox.signing_secrets(session, event.api_key_id) for event, _ in due}
-        disabled = {event.id for event, _ in due if outbox.is_disabled(session, event.api_key_id, event.url)}
-    for event, body in due:
-        if event.id in disabled:
-            attempt = outbox.Attempt(None, "the URL answered 410 Gone earlier and is disabled", 0)
-            _record(sessions, event, attempt, outbox.FAILED, None)
-            continue
-        _attempt(settings, sessions, event, body.encode(), secrets[event.api_key_id])
-    return len(due)
 
 
 def _attempt(settings: Settings, sessions, event: DueEvent, body: bytes, secrets: list[str]) -> None:
