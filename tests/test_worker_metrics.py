@@ -46,6 +46,7 @@ def test_webhook_attempts_of_every_child_add_up(tmp_path, receiver, postgres_dat
         "WEBHOOK_ALLOW_PRIVATE": "true",
         "WEBHOOK_RETRY_SCALE": "0.0005",
         "WEBHOOK_DISPATCH_INTERVAL_S": "0.3",
+        "WEBHOOK_DISPATCH_BUDGET_S": "0.001",  # one attempt per run: runs, so children, share them
         "WORKER_METRICS_PORT": str(port),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
