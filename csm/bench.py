@@ -1,20 +1,21 @@
-"""Speed of CSM-1B generation: transformers vs a Sesame-style reference loop vs this engine.
+"""Speed of CSM generation: transformers vs a Sesame-style reference loop vs this engine.
 
-Random weights of the real CSM-1B shape (transformers' `CsmConfig()` defaults), built in memory and
-shared by all three; nothing is downloaded or written but the results. On the same weights and device:
-  (a) transformers' `CsmForConditionalGeneration.generate`
-  (b) a reference-style loop like Sesame's generator: batch 1, eager, a host sync every frame, the depth
-      decoder's cache reset every frame, attention over the whole 2048-row cache
-  (c) this engine (`Generator.generate_batch`) at several batch sizes
-Each run samples (top-k 50, temperature 0.9) a fixed number of frames per row (random weights never
-end on their own). Reported per run: aggregate frames/s, real-time factor, time to first frame (prompt
-plus one frame of codes), Mimi decode time, peak memory, and the memory-bandwidth floor: the bytes of
-weights one frame step reads, at the copy bandwidth this script measures, over the measured step time.
+Random weights of the real CSM-1B shape (transformers' `CsmConfig()` defaults; `--shape tiny` for the test
+model), built in memory and shared by every implementation; nothing is downloaded or written but the results:
+  transformers  `CsmForConditionalGeneration.generate`
+  reference     a loop like Sesame's generator: batch 1, eager, a host sync every frame, the depth decoder's
+                cache reset every frame, attention over the whole 2048-row cache
+  engine        this engine (`Generator.generate_codes_batch`): CUDA graphs on CUDA, eager on CPU
+Each run samples (top-k 50, temperature 0.9) a fixed number of frames per row (random weights never end on
+their own). Timings move on a shared machine, so the cases are interleaved (their order rotates every
+repeat), each is repeated (median of at least 3), and the spread (min..max) is printed: a ratio whose spread
+includes 1 is called parity. Also per case: ATen ops per frame in eager mode (a dispatch-mode count of
+non-view ops), CUDA kernels per frame (profiler), and each run as a fraction of the memory-bandwidth floor
+(the bytes of weights one frame step reads, at the copy bandwidth measured here, over the step time).
 
-Usage (GPU if present: bf16, engine batches 1 8 32 64; else CPU: fp32, batches 1 4 8, a short run):
-    python -m csm.bench [--frames N] [--batches 1 4 8] [--hf-batches 1 8] [--out bench/results]
-On a GPU machine, tests and benchmark in one command:
-    python -m pytest tests/csm -q && python -m csm.bench
+Usage (GPU if present: bf16, engine batches 1 8 32 64; else CPU: fp32, batches 1 8, a short run):
+    python -m csm.bench [--frames N] [--repeats 3] [--batches 1 8] [--hf-batches 1 8] [--out bench/results]
+On a GPU machine, everything at once (tests, graphs, this benchmark, targets): scripts/gpu-check
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ import datetime as dt
 import json
 import platform
 import resource
+import statistics
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import CsmConfig as TransformersCsmConfig
 from transformers import CsmForConditionalGeneration
 
@@ -39,21 +43,28 @@ from .config import FRAME_MS, CsmConfig
 from .generator import GenerationRequest, Generator
 from .loading import default_device, default_dtype
 from .model import CsmModel
-from .tiny import byte_tokenizer, random_mimi
+from .tiny import TINY_CONFIG, byte_tokenizer, random_mimi
 from .weights import CODEC_PREFIX, to_our_key
 
 TEXT = "The quick brown fox jumps over the lazy dog, then takes a long nap in the afternoon sun."
 TOPK, TEMPERATURE = 50, 0.9
+SHAPES = {"csm-1b": {}, "tiny": TINY_CONFIG}  # transformers CsmConfig arguments
+# Targets on an H100/H200 (issue: GPU engine), checked by `targets`.
+TARGET_X_REALTIME_BATCH1 = 15
+TARGET_X_REALTIME_BATCH64 = 1000
+TARGET_SPEEDUP_VS_TRANSFORMERS = 5
+# Frame counts of the two runs whose difference gives a per-frame count (prompt and set-up cancel out); they
+# differ by a multiple of the engine's stop-check interval, so its checks are counted at their real rate.
+COUNT_FRAMES = (4, 12)
 
 
 @dataclass
 class Run:
-    impl: str  # "transformers", "reference" or "engine"
+    impl: str
     batch: int
     frames: int  # per row
     gen_s: float  # prompt + all frames, codes ready on the host
     decode_s: float  # Mimi, codes -> waveforms
-    ttfa_s: float  # prompt + first frame, codes on the host
     peak_mem_mb: float  # CUDA: peak allocated; CPU: peak resident set of the process
     frames_per_s: float = 0.0  # aggregate over the batch, generation only
     rtf: float = 0.0  # wall (generation + decode) / audio seconds of one row
@@ -70,21 +81,59 @@ class Run:
         return self
 
 
+@dataclass
+class Case:
+    """One implementation at one batch size. `generate(frames)` returns each row's (frames, K) codes on the
+    host; `decode(codes)` turns them into waveforms the way that implementation does."""
+
+    impl: str
+    batch: int
+    generate: Callable[[int], list[Tensor]]
+    decode: Callable[[list[Tensor]], object]
+    eager: bool = True  # a dispatch-mode op count is meaningful (not compiled, not graph replays)
+    runs: list[Run] = field(default_factory=list)
+    ttfa_s: float = float("nan")  # time to first audio frame: prompt + one frame, codes on the host
+    aten_ops_per_frame: float | None = None
+    kernels_per_frame: float | None = None
+
+    def median(self, attribute: str) -> float:
+        return statistics.median(getattr(r, attribute) for r in self.runs)
+
+    def spread(self, attribute: str) -> tuple[float, float]:
+        values = [getattr(r, attribute) for r in self.runs]
+        return min(values), max(values)
+
+    def summary(self) -> dict:
+        low, high = self.spread("frames_per_s") if self.runs else (None, None)
+        return {"impl": self.impl, "batch": self.batch, "repeats": len(self.runs),
+                "frames_per_s": self.median("frames_per_s") if self.runs else None,
+                "frames_per_s_min": low, "frames_per_s_max": high,
+                "x_realtime": self.median("x_realtime") if self.runs else None,
+                "floor_fraction": self.median("floor_fraction") if self.runs else None,
+                "ttfa_s": self.ttfa_s, "aten_ops_per_frame": self.aten_ops_per_frame,
+                "kernels_per_frame": self.kernels_per_frame}
+
+
 # --- the shared weights -------------------------------------------------------------------------
 
-def build_models(device: torch.device, dtype: torch.dtype) -> tuple[CsmForConditionalGeneration, CsmModel]:
-    """transformers' CSM-1B with random weights, and our CsmModel viewing the same tensors."""
-    hf_config = TransformersCsmConfig()
+def build_models(shape: str, device: torch.device, dtype: torch.dtype) -> tuple[CsmForConditionalGeneration, dict]:
+    """transformers' CSM with random weights, and the state dict of our CsmModel viewing the same tensors."""
+    hf_config = TransformersCsmConfig(**SHAPES[shape])
     with torch.device(device):
         reference = CsmForConditionalGeneration(hf_config).to(dtype).eval()
-    with torch.device("meta"):
-        model = CsmModel(CsmConfig.from_dict(hf_config.to_dict()))
     state = {}
     for key, tensor in reference.state_dict().items():
         if not key.startswith(CODEC_PREFIX):
             state.setdefault(to_our_key(key), tensor)  # the tied codebook embeddings appear twice
+    return reference, state
+
+
+def engine_model(config: CsmConfig, state: dict) -> CsmModel:
+    """A CsmModel assigned the shared tensors: each call has its own caches, the weights are not copied."""
+    with torch.device("meta"):
+        model = CsmModel(config)
     model.load_state_dict(state, strict=True, assign=True)
-    return reference, model.eval()
+    return model.eval()
 
 
 def weight_bytes_per_step(model: CsmModel) -> int:
@@ -155,29 +204,56 @@ def timed(device: torch.device, fn):
     return result, _now(device) - start
 
 
-# --- (a) transformers ---------------------------------------------------------------------------
+class OpCounter(TorchDispatchMode):
+    """Counts the non-view ATen ops dispatched inside the `with` block."""
 
-def run_transformers(reference: CsmForConditionalGeneration, generator: Generator, ids: Tensor, batch: int,
-                     frames: int) -> Run:
-    device = generator.device
-    input_ids = ids.expand(batch, -1).to(device)
+    def __init__(self):
+        super().__init__()
+        self.count = 0
 
-    def generate(new_frames: int) -> Tensor:
-        with torch.inference_mode():
-            return reference.generate(input_ids=input_ids, max_new_tokens=new_frames,
-                                      do_sample=True, top_k=TOPK, temperature=TEMPERATURE,
-                                      depth_decoder_do_sample=True, depth_decoder_top_k=TOPK,
-                                      depth_decoder_temperature=TEMPERATURE).cpu()  # (B, frames, K)
-
-    generate(2)  # warm-up
-    _, ttfa = timed(device, lambda: generate(1))
-    with PeakMemory(device) as peak:
-        codes, gen_s = timed(device, lambda: generate(frames))
-    _, decode_s = timed(device, lambda: [generator.decode_codes(row) for row in codes])  # one row at a time
-    return Run("transformers", batch, codes.size(1), gen_s, decode_s, ttfa, peak.peak_mb)
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += not func.is_view
+        return func(*args, **(kwargs or {}))
 
 
-# --- (b) a Sesame-style reference loop ----------------------------------------------------------
+def cuda_kernels(fn: Callable[[], object]) -> int:
+    """CUDA kernels launched by fn() (copies and memsets not counted), from the profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return sum(1 for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA
+               and not e.name.startswith(("Memcpy", "Memset")))
+
+
+def per_frame(count: Callable[[Callable[[], object]], int], generate: Callable[[int], object]) -> float:
+    """count(fn) of a run of COUNT_FRAMES[1] frames minus one of COUNT_FRAMES[0], per frame."""
+    short, long = (count(lambda n=n: generate(n)) for n in COUNT_FRAMES)
+    return (long - short) / (COUNT_FRAMES[1] - COUNT_FRAMES[0])
+
+
+def count_ops(fn: Callable[[], object]) -> int:
+    with OpCounter() as counter:
+        fn()
+    return counter.count
+
+
+# --- the implementations ------------------------------------------------------------------------
+
+def transformers_case(reference: CsmForConditionalGeneration, generator: Generator, batch: int) -> Case:
+    ids = torch.tensor([generator.tokenizer.encode(f"[0]{TEXT}")]).expand(batch, -1).to(generator.device)
+
+    @torch.inference_mode()
+    def generate(frames: int) -> list[Tensor]:
+        codes = reference.generate(input_ids=ids, max_new_tokens=frames, do_sample=True, top_k=TOPK,
+                                   temperature=TEMPERATURE, depth_decoder_do_sample=True,
+                                   depth_decoder_top_k=TOPK, depth_decoder_temperature=TEMPERATURE)
+        return list(codes.cpu())  # (frames, K) per row
+
+    # transformers decodes its batch one row at a time
+    return Case("transformers", batch, generate, lambda codes: [generator.decode_codes(row) for row in codes])
+
 
 def sesame_sample(logits: Tensor) -> Tensor:
     """Sesame's sampling: top-k, temperature, softmax, then argmax(probs / Exp(1)) from the global RNG."""
@@ -187,10 +263,8 @@ def sesame_sample(logits: Tensor) -> Tensor:
     return (probs / torch.empty_like(probs).exponential_(1)).argmax(dim=-1)
 
 
-def reference_loop(model: CsmModel, tokens: Tensor, mask: Tensor, frames: int, device: torch.device,
-                   first_frame_at: list[float]) -> Tensor:
-    """Batch 1, like Sesame's `Generator.generate`: (S, W) prompt -> (frames, K) codes. Appends the time
-    of the first frame to `first_frame_at`."""
+def reference_loop(model: CsmModel, tokens: Tensor, mask: Tensor, frames: int, device: torch.device) -> Tensor:
+    """Batch 1, like Sesame's `Generator.generate`: (S, W) prompt -> (frames, K) codes."""
     config, max_seq = model.config, model.config.max_seq_len
     codebooks, vocab = config.num_codebooks, config.audio_vocab_size
     tokens, mask = tokens[None].to(device), mask[None].to(device)  # (1, S, W)
@@ -215,8 +289,6 @@ def reference_loop(model: CsmModel, tokens: Tensor, mask: Tensor, frames: int, d
         frame = torch.stack(codes, dim=1)  # (1, K)
         if torch.all(frame == 0):  # a host sync every frame
             break
-        if not first_frame_at:
-            first_frame_at.append(time.perf_counter())
         out.append(frame)
         # the next backbone input: the frame as a full prompt row (K codes + an empty text column)
         row = torch.cat((frame, torch.zeros(1, 1, dtype=torch.long, device=device)), dim=1)[:, None]
@@ -227,34 +299,60 @@ def reference_loop(model: CsmModel, tokens: Tensor, mask: Tensor, frames: int, d
     return torch.cat(out).cpu()
 
 
-def run_reference(generator: Generator, frames: int) -> Run:
-    device, model = generator.device, generator.model
+def reference_case(generator: Generator) -> Case:
     tokens, mask = generator._prompt(TEXT, 0, ())
-    with torch.inference_mode():
-        reference_loop(model, tokens, mask, 2, device, [])  # warm-up
-        first: list[float] = []
-        with PeakMemory(device) as peak:
-            start = _now(device)
-            codes = reference_loop(model, tokens, mask, frames, device, first)
-            gen_s = _now(device) - start
-    _, decode_s = timed(device, lambda: generator.decode_codes(codes))
-    return Run("reference", 1, codes.size(0), gen_s, decode_s, first[0] - start, peak.peak_mb)
+
+    @torch.inference_mode()
+    def generate(frames: int) -> list[Tensor]:
+        return [reference_loop(generator.model, tokens, mask, frames, generator.device)]
+
+    return Case("reference", 1, generate, lambda codes: generator.decode_codes(codes[0]))
 
 
-# --- (c) this engine ----------------------------------------------------------------------------
+def engine_case(generator: Generator, batch: int, impl: str = "engine") -> Case:
+    def generate(frames: int) -> list[Tensor]:
+        return generator.generate_codes_batch([
+            GenerationRequest(TEXT, 0, max_audio_length_ms=frames * FRAME_MS, temperature=TEMPERATURE, topk=TOPK,
+                              seed=row) for row in range(batch)])
 
-def run_engine(generator: Generator, batch: int, frames: int) -> Run:
-    device = generator.device
+    return Case(impl, batch, generate, generator.decode_batch, eager=not generator.frame_loop.graphs)
 
-    def requests(n_frames: int) -> list[GenerationRequest]:
-        return [GenerationRequest(TEXT, 0, max_audio_length_ms=n_frames * FRAME_MS, temperature=TEMPERATURE,
-                                  topk=TOPK, seed=row) for row in range(batch)]
 
-    _, ttfa = timed(device, lambda: generator.generate_codes_batch(requests(1)))
-    with PeakMemory(device) as peak:
-        codes, gen_s = timed(device, lambda: generator.generate_codes_batch(requests(frames)))
-        _, decode_s = timed(device, lambda: generator.decode_batch(codes))
-    return Run("engine", batch, min(c.size(0) for c in codes), gen_s, decode_s, ttfa, peak.peak_mb)
+# --- running them -------------------------------------------------------------------------------
+
+def warm_up(cases: list[Case], device: torch.device) -> None:
+    """One short run per case (one-time costs), then its time to first frame."""
+    for case in cases:
+        case.generate(2)
+        _, case.ttfa_s = timed(device, lambda: case.generate(1))
+
+
+def count_per_frame(cases: list[Case], device: torch.device) -> None:
+    """At batch 1: ATen ops per frame of the eager cases, and CUDA kernels per frame of every case on CUDA."""
+    for case in cases:
+        if case.batch == 1 and case.eager:
+            case.aten_ops_per_frame = per_frame(count_ops, case.generate)
+        if case.batch == 1 and device.type == "cuda":
+            case.kernels_per_frame = per_frame(cuda_kernels, case.generate)
+
+
+def measure(cases: list[Case], frames: int, repeats: int, device: torch.device, floor_step_s: float,
+            deadline: float = float("inf"), report: Callable[[Case, Run], None] | None = None) -> None:
+    """Appends `repeats` runs to every case, interleaved (the order rotates each repeat). Stops early, with
+    fewer repeats, when time.monotonic() passes `deadline`."""
+    for repeat in range(repeats):
+        shift = repeat % len(cases)
+        for case in cases[shift:] + cases[:shift]:
+            if time.monotonic() > deadline:
+                print(f"bench: time budget spent after {repeat} full repeats; the rest is skipped", flush=True)
+                return
+            with PeakMemory(device) as peak:
+                codes, gen_s = timed(device, lambda: case.generate(frames))
+                _, decode_s = timed(device, lambda: case.decode(codes))
+            run = Run(case.impl, case.batch, min(c.size(0) for c in codes), gen_s, decode_s, peak.peak_mb)
+            case.runs.append(run.finish(floor_step_s))
+            if report:
+                report(case, run)
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -268,69 +366,142 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or "cpu"
 
 
-def table(runs: list[Run]) -> str:
-    header = (f"{'impl':<13}{'batch':>6}{'frames':>7}{'frames/s':>10}{'RTF':>8}{'x real':>8}{'TTFA s':>8}"
-              f"{'gen s':>8}{'Mimi s':>8}{'peak MB':>9}{'floor %':>8}")
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def table(cases: list[Case]) -> str:
+    header = (f"{'impl':<17}{'batch':>6}{'runs':>5}{'frames/s':>10}{'spread':>17}{'x real':>9}{'TTFA s':>8}"
+              f"{'floor %':>8}{'ops/frame':>10}{'kernels/frame':>14}")
     lines = [header, "-" * len(header)]
-    for r in runs:
-        lines.append(f"{r.impl:<13}{r.batch:>6}{r.frames:>7}{r.frames_per_s:>10.2f}{r.rtf:>8.3f}"
-                     f"{r.x_realtime:>8.2f}{r.ttfa_s:>8.2f}{r.gen_s:>8.2f}{r.decode_s:>8.2f}{r.peak_mem_mb:>9.0f}"
-                     f"{100 * r.floor_fraction:>8.1f}")
+    for c in cases:
+        if not c.runs:
+            lines.append(f"{c.impl:<17}{c.batch:>6}{0:>5}  (not run)")
+            continue
+        low, high = c.spread("frames_per_s")
+        lines.append(f"{c.impl:<17}{c.batch:>6}{len(c.runs):>5}{c.median('frames_per_s'):>10.2f}"
+                     f"{f'{low:.2f}..{high:.2f}':>17}{c.median('x_realtime'):>9.2f}{c.ttfa_s:>8.2f}"
+                     f"{100 * c.median('floor_fraction'):>8.1f}{_count(c.aten_ops_per_frame):>10}"
+                     f"{_count(c.kernels_per_frame):>14}")
     return "\n".join(lines)
+
+
+def speedup(ours: Case, theirs: Case) -> tuple[float, float, float]:
+    """Median frames/s ratio ours / theirs, and its spread: (ratio, lowest, highest)."""
+    (ours_low, ours_high), (their_low, their_high) = ours.spread("frames_per_s"), theirs.spread("frames_per_s")
+    return ours.median("frames_per_s") / theirs.median("frames_per_s"), ours_low / their_high, ours_high / their_low
+
+
+def comparisons(cases: list[Case], baseline: str = "transformers") -> list[str]:
+    """Each other implementation against the baseline at the same batch size: "1.30x (0.90..1.80): parity"."""
+    theirs = {c.batch: c for c in cases if c.impl == baseline and c.runs}
+    lines = []
+    for ours in cases:
+        if ours.impl != baseline and ours.runs and ours.batch in theirs:
+            ratio, low, high = speedup(ours, theirs[ours.batch])
+            verdict = "parity" if low <= 1 <= high else ("faster" if low > 1 else "slower")
+            lines.append(f"{ours.impl} vs {baseline} at batch {ours.batch}: {ratio:.2f}x "
+                         f"(spread {low:.2f}..{high:.2f}): {verdict}")
+    return lines
+
+
+def targets(cases: list[Case], device: torch.device) -> list[str]:
+    """A PASS/MISS line per GPU target for every engine variant measured; n/a on CPU."""
+    def find(impl: str, batch: int) -> Case | None:
+        return next((c for c in cases if c.impl == impl and c.batch == batch and c.runs), None)
+
+    lines = []
+    for impl in dict.fromkeys(c.impl for c in cases if c.impl.startswith("engine")):
+        checks = [(f"batch 1 >= {TARGET_X_REALTIME_BATCH1}x real time", find(impl, 1), None,
+                   lambda c, _: c.median("x_realtime"), TARGET_X_REALTIME_BATCH1),
+                  (f"batch 64 >= {TARGET_X_REALTIME_BATCH64}x real time (aggregate)", find(impl, 64), None,
+                   lambda c, _: c.median("x_realtime"), TARGET_X_REALTIME_BATCH64),
+                  (f"batch 1 >= {TARGET_SPEEDUP_VS_TRANSFORMERS}x transformers' generate", find(impl, 1),
+                   find("transformers", 1), lambda c, t: speedup(c, t)[0], TARGET_SPEEDUP_VS_TRANSFORMERS)]
+        for name, ours, theirs, value, goal in checks:
+            if device.type != "cuda":
+                lines.append(f"n/a on CPU  {impl}: {name}")
+            elif ours is None or (theirs is None and "transformers" in name):
+                lines.append(f"NOT RUN     {impl}: {name}")
+            else:
+                got = value(ours, theirs)
+                lines.append(f"{'PASS' if got >= goal else 'MISS':<12}{impl}: {name}: {got:.1f}")
+    return lines
+
+
+def report_dict(cases: list[Case], device: torch.device, dtype: torch.dtype, **extra) -> dict:
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "device": device_name(device),
+        "dtype": str(dtype),
+        "versions": {name: version(name) for name in ("torch", "transformers", "moshi")} | {
+            "python": platform.python_version(), "cuda": torch.version.cuda},
+        "text": TEXT, "topk": TOPK, "temperature": TEMPERATURE, **extra,
+        "summary": [c.summary() for c in cases], "comparisons": comparisons(cases),
+        "targets": targets(cases, device), "runs": [asdict(r) for c in cases for r in c.runs],
+    }
+
+
+class Bench:
+    """The shared set-up: both models on one device, the engine's generator, the bandwidth floor."""
+
+    def __init__(self, shape: str, device: torch.device, max_batch: int):
+        self.shape, self.device, self.dtype = shape, device, default_dtype(device)
+        start = time.perf_counter()
+        self.reference, self.state = build_models(shape, device, self.dtype)
+        self.config = CsmConfig.from_dict(self.reference.config.to_dict())
+        self.tokenizer = byte_tokenizer()
+        self.mimi = random_mimi(0, self.config.num_codebooks, device)
+        self.generator = self.engine(max_batch)
+        self.build_s = time.perf_counter() - start
+        self.warm_up_s = self.generator.warm_up()  # includes the CUDA graph capture
+        self.bandwidth = copy_bandwidth(device)
+        self.step_bytes = weight_bytes_per_step(self.generator.model)
+        self.floor_step_s = self.step_bytes / self.bandwidth
+
+    def engine(self, max_batch: int) -> Generator:
+        return Generator(engine_model(self.config, self.state), self.tokenizer, self.mimi, max_batch_size=max_batch)
+
+    def describe(self) -> dict:
+        return {"model": f"{self.shape} shape, random weights", "build_s": self.build_s, "warm_up_s": self.warm_up_s,
+                "copy_bandwidth_Bps": self.bandwidth, "weight_bytes_per_step": self.step_bytes,
+                "floor_s_per_step": self.floor_step_s}
+
+    def cases(self, hf_batches: list[int], batches: list[int], reference: bool = True) -> list[Case]:
+        cases = [transformers_case(self.reference, self.generator, b) for b in hf_batches]
+        cases += [reference_case(self.generator)] if reference else []
+        return cases + [engine_case(self.generator, b) for b in batches]
 
 
 def main(argv: list[str] | None = None) -> None:
     cuda = torch.cuda.is_available()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=default_device())
-    parser.add_argument("--frames", type=int, default=200 if cuda else 24, help="frames per row (80 ms each)")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64] if cuda else [1, 4, 8])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="csm-1b")
+    parser.add_argument("--frames", type=int, default=128 if cuda else 12, help="frames per row (80 ms each)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per case, interleaved; the median is reported")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64] if cuda else [1, 8])
     parser.add_argument("--hf-batches", type=int, nargs="+", default=[1, 8], help="transformers batch sizes")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    dtype = default_dtype(device)
     torch.manual_seed(0)
 
-    start = time.perf_counter()
-    reference, model = build_models(device, dtype)
-    generator = Generator(model, byte_tokenizer(), random_mimi(0, model.config.num_codebooks, device),
-                          max_batch_size=max(args.batches))
-    build_s = time.perf_counter() - start
-    warm_up_s = generator.warm_up()
-    bandwidth = copy_bandwidth(device)
-    step_bytes = weight_bytes_per_step(model)
-    floor_step_s = step_bytes / bandwidth
-    print(f"device={device_name(device)} dtype={dtype} build_s={build_s:.1f} warm_up_s={warm_up_s:.1f} "
-          f"copy_GBps={bandwidth / 1e9:.1f} weight_GB_per_step={step_bytes / 1e9:.2f} "
-          f"floor_ms_per_step={1000 * floor_step_s:.1f}", flush=True)
+    bench = Bench(args.shape, device, max(args.batches))
+    print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in bench.describe().items()),
+          flush=True)
+    cases = bench.cases(args.hf_batches, args.batches)
+    warm_up(cases, device)
+    count_per_frame(cases, device)
+    print(table(cases), flush=True)
+    measure(cases, args.frames, args.repeats, device, bench.floor_step_s,
+            report=lambda case, run: print(f"{case.impl} batch {case.batch}: {run.frames_per_s:.2f} frames/s",
+                                           flush=True))
+    print(table(cases), *comparisons(cases), *targets(cases, device), sep="\n")
 
-    ids = torch.tensor([generator.tokenizer.encode(f"[0]{TEXT}")])
-    runs = []
-    for batch in args.hf_batches:
-        runs.append(run_transformers(reference, generator, ids, batch, args.frames).finish(floor_step_s))
-        print(table(runs[-1:]).splitlines()[-1], flush=True)
-    runs.append(run_reference(generator, args.frames).finish(floor_step_s))
-    print(table(runs[-1:]).splitlines()[-1], flush=True)
-    for batch in args.batches:
-        runs.append(run_engine(generator, batch, args.frames).finish(floor_step_s))
-        print(table(runs[-1:]).splitlines()[-1], flush=True)
-    print(table(runs))
-
-    now = dt.datetime.now(dt.timezone.utc)
-    report = {
-        "date": now.isoformat(timespec="seconds"), "device": device_name(device), "dtype": str(dtype),
-        "versions": {name: version(name) for name in ("torch", "transformers", "moshi")} | {
-            "python": platform.python_version(), "cuda": torch.version.cuda},
-        "model": "CSM-1B shape (transformers CsmConfig() defaults), random weights",
-        "text": TEXT, "prompt_rows": ids.size(1), "topk": TOPK, "temperature": TEMPERATURE,
-        "build_s": build_s, "warm_up_s": warm_up_s, "copy_bandwidth_Bps": bandwidth,
-        "weight_bytes_per_step": step_bytes, "floor_s_per_step": floor_step_s,
-        "runs": [asdict(r) for r in runs],
-    }
-    slug = "".join(c if c.isalnum() else "-" for c in device_name(device).lower()).strip("-")
+    report = report_dict(cases, device, bench.dtype, frames=args.frames, repeats=args.repeats, **bench.describe())
+    slug = "".join(c if c.isalnum() else "-" for c in report["device"].lower()).strip("-")
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"csm_bench_{device.type}_{slug[:40]}_{now:%Y%m%d}.json"
+    path = args.out / f"csm_bench_{device.type}_{args.shape}_{slug[:40]}_{dt.datetime.now():%Y%m%d-%H%M}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
 

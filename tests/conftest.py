@@ -1,8 +1,7 @@
-"""Shared fixtures: real PostgreSQL, SQLite, an S3 server on loopback, the tiny model."""
+"""Shared fixtures: real PostgreSQL, SQLite, an S3 server on loopback; the tiny model from tests/csm."""
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,29 +11,9 @@ from support import PUBLIC_API_URL, Stack, free_redis_db, make_settings, run_wor
 
 from cli import create_key, migrate
 from jobs.db import make_engine, make_session_factory
+from tests.csm.conftest import one_torch_thread, tiny_generator, tiny_model_dir  # noqa: F401  the engine's fixtures
 
 POSTGRES_ADMIN_URL = "postgresql://root@127.0.0.1:5432/test"
-
-
-
-# --- the tiny model -------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A randomly initialised CSM of small size in the real on-disk formats, built once."""
-    from csm.tiny import write_tiny_model
-
-    return write_tiny_model(tmp_path_factory.mktemp("tiny-model"))
-
-
-@pytest.fixture(scope="session")
-def tiny_generator(tiny_model_dir, tmp_path_factory):
-    """The tiny model in fp32 on the CPU, loaded once; tests must not modify it."""
-    from csm import load_generator
-
-    return load_generator(
-        tiny_model_dir, device="cpu", cache_dir=tmp_path_factory.mktemp("csm-cache"), max_batch_size=4
-    )
 
 
 # --- databases ------------------------------------------------------------------------------
