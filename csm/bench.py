@@ -5,7 +5,8 @@ model), built in memory and shared by every implementation; nothing is downloade
   transformers  `CsmForConditionalGeneration.generate`
   reference     a loop like Sesame's generator: batch 1, eager, a host sync every frame, the depth decoder's
                 cache reset every frame, attention over the whole 2048-row cache
-  engine        this engine (`Generator.generate_codes_batch`): CUDA graphs on CUDA, eager on CPU
+  engine        this engine (`Generator.generate_codes_batch`): eager, or with torch.compile, and on CUDA with
+                CUDA graphs; each variant is named in the table, e.g. "engine (compiled, graphs)"
 Each run samples (top-k 50, temperature 0.9) a fixed number of frames per row (random weights never end on
 their own). Timings move on a shared machine, so the cases are interleaved (their order rotates every
 repeat), each is repeated (median of at least 3), and the spread (min..max) is printed: a ratio whose spread
@@ -14,7 +15,10 @@ non-view ops), CUDA kernels per frame (profiler), and each run as a fraction of 
 (the bytes of weights one frame step reads, at the copy bandwidth measured here, over the step time).
 
 Usage (GPU if present: bf16, engine batches 1 8 32 64; else CPU: fp32, batches 1 8, a short run):
-    python -m csm.bench [--frames N] [--repeats 3] [--batches 1 8] [--hf-batches 1 8] [--out bench/results]
+    python -m csm.bench [--frames N] [--repeats 3] [--batches 1 8] [--hf-batches 1 8] [--no-compile]
+                        [--out bench/results]
+The engine is measured eager (with CUDA graphs on CUDA) and compiled; compile and capture times are reported
+apart from run times.
 On a GPU machine, everything at once (tests, graphs, this benchmark, targets): scripts/gpu-check
 """
 
@@ -28,6 +32,7 @@ import resource
 import statistics
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -205,15 +210,21 @@ def timed(device: torch.device, fn):
 
 
 class OpCounter(TorchDispatchMode):
-    """Counts the non-view ATen ops dispatched inside the `with` block."""
+    """Counts the ATen ops that reach the dispatcher inside the `with` block, by name; views are left out
+    (they launch nothing)."""
 
     def __init__(self):
         super().__init__()
-        self.count = 0
+        self.ops = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count += not func.is_view
+        if not func.is_view:
+            self.ops[str(func.overloadpacket)] += 1
         return func(*args, **(kwargs or {}))
+
+    @property
+    def count(self) -> int:
+        return sum(self.ops.values())
 
 
 def cuda_kernels(fn: Callable[[], object]) -> int:
@@ -309,13 +320,20 @@ def reference_case(generator: Generator) -> Case:
     return Case("reference", 1, generate, lambda codes: generator.decode_codes(codes[0]))
 
 
-def engine_case(generator: Generator, batch: int, impl: str = "engine") -> Case:
+def engine_label(generator: Generator) -> str:
+    """"engine (eager)", "engine (compiled)", "engine (eager, graphs)" or "engine (compiled, graphs)"."""
+    return f"engine ({'compiled' if generator.compiled else 'eager'}{', graphs' if generator.graphed else ''})"
+
+
+def engine_case(generator: Generator, batch: int) -> Case:
+    """The engine at `batch`, as it is after its warm-up (compiled or not, graphs or not)."""
     def generate(frames: int) -> list[Tensor]:
         return generator.generate_codes_batch([
             GenerationRequest(TEXT, 0, max_audio_length_ms=frames * FRAME_MS, temperature=TEMPERATURE, topk=TOPK,
                               seed=row) for row in range(batch)])
 
-    return Case(impl, batch, generate, generator.decode_batch, eager=not generator.frame_loop.graphs)
+    return Case(engine_label(generator), batch, generate, generator.decode_batch,
+                eager=not (generator.compiled or generator.graphed))
 
 
 # --- running them -------------------------------------------------------------------------------
@@ -371,15 +389,15 @@ def _count(value: float | None) -> str:
 
 
 def table(cases: list[Case]) -> str:
-    header = (f"{'impl':<17}{'batch':>6}{'runs':>5}{'frames/s':>10}{'spread':>17}{'x real':>9}{'TTFA s':>8}"
+    header = (f"{'impl':<27}{'batch':>6}{'runs':>5}{'frames/s':>10}{'spread':>17}{'x real':>9}{'TTFA s':>8}"
               f"{'floor %':>8}{'ops/frame':>10}{'kernels/frame':>14}")
     lines = [header, "-" * len(header)]
     for c in cases:
         if not c.runs:
-            lines.append(f"{c.impl:<17}{c.batch:>6}{0:>5}  (not run)")
+            lines.append(f"{c.impl:<27}{c.batch:>6}{0:>5}  (not run)")
             continue
         low, high = c.spread("frames_per_s")
-        lines.append(f"{c.impl:<17}{c.batch:>6}{len(c.runs):>5}{c.median('frames_per_s'):>10.2f}"
+        lines.append(f"{c.impl:<27}{c.batch:>6}{len(c.runs):>5}{c.median('frames_per_s'):>10.2f}"
                      f"{f'{low:.2f}..{high:.2f}':>17}{c.median('x_realtime'):>9.2f}{c.ttfa_s:>8.2f}"
                      f"{100 * c.median('floor_fraction'):>8.1f}{_count(c.aten_ops_per_frame):>10}"
                      f"{_count(c.kernels_per_frame):>14}")
@@ -436,33 +454,45 @@ def report_dict(cases: list[Case], device: torch.device, dtype: torch.dtype, **e
         "versions": {name: version(name) for name in ("torch", "transformers", "moshi")} | {
             "python": platform.python_version(), "cuda": torch.version.cuda},
         "text": TEXT, "topk": TOPK, "temperature": TEMPERATURE, **extra,
-        "summary": [c.summary() for c in cases], "comparisons": comparisons(cases),
+        "summary": [c.summary() for c in cases],
+        "comparisons": comparisons(cases) + comparisons([c for c in cases if c.impl.startswith("engine")],
+                                                        "engine (eager)"),
         "targets": targets(cases, device), "runs": [asdict(r) for c in cases for r in c.runs],
     }
 
 
 class Bench:
-    """The shared set-up: both models on one device, the engine's generator, the bandwidth floor."""
+    """The shared set-up: both models on one device, the engine eager (with CUDA graphs on CUDA), the
+    bandwidth floor. `engine(compile=True)` adds a compiled engine over the same weights."""
 
     def __init__(self, shape: str, device: torch.device, max_batch: int):
-        self.shape, self.device, self.dtype = shape, device, default_dtype(device)
+        self.shape, self.device, self.dtype, self.max_batch = shape, device, default_dtype(device), max_batch
         start = time.perf_counter()
         self.reference, self.state = build_models(shape, device, self.dtype)
         self.config = CsmConfig.from_dict(self.reference.config.to_dict())
         self.tokenizer = byte_tokenizer()
         self.mimi = random_mimi(0, self.config.num_codebooks, device)
-        self.generator = self.engine(max_batch)
         self.build_s = time.perf_counter() - start
-        self.warm_up_s = self.generator.warm_up()  # includes the CUDA graph capture
+        self.warm_ups: dict[str, dict] = {}
+        self.generator = self.engine(compile=False)
         self.bandwidth = copy_bandwidth(device)
         self.step_bytes = weight_bytes_per_step(self.generator.model)
         self.floor_step_s = self.step_bytes / self.bandwidth
 
-    def engine(self, max_batch: int) -> Generator:
-        return Generator(engine_model(self.config, self.state), self.tokenizer, self.mimi, max_batch_size=max_batch)
+    def engine(self, compile: bool) -> Generator:
+        """A warmed-up engine with its own caches over the shared weights (its fused projections are its own).
+        Its warm-up times go to `warm_ups`, compile and capture apart."""
+        generator = Generator(engine_model(self.config, self.state), self.tokenizer, self.mimi,
+                              max_batch_size=self.max_batch, compile=compile)
+        warm_up_s = generator.warm_up()
+        self.warm_ups[engine_label(generator)] = {"warm_up_s": warm_up_s, "compile_s": generator.compile_s,
+                                                  "capture_s": generator.capture_s}
+        if compile and not generator.compiled:
+            raise RuntimeError("torch.compile failed (the engine's log has the error): no compiled numbers")
+        return generator
 
     def describe(self) -> dict:
-        return {"model": f"{self.shape} shape, random weights", "build_s": self.build_s, "warm_up_s": self.warm_up_s,
+        return {"model": f"{self.shape} shape, random weights", "build_s": self.build_s, "warm_ups": self.warm_ups,
                 "copy_bandwidth_Bps": self.bandwidth, "weight_bytes_per_step": self.step_bytes,
                 "floor_s_per_step": self.floor_step_s}
 
@@ -477,26 +507,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=default_device())
     parser.add_argument("--shape", choices=sorted(SHAPES), default="csm-1b")
-    parser.add_argument("--frames", type=int, default=128 if cuda else 12, help="frames per row (80 ms each)")
+    parser.add_argument("--frames", type=int, default=96 if cuda else 12, help="frames per row (80 ms each)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per case, interleaved; the median is reported")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64] if cuda else [1, 8])
     parser.add_argument("--hf-batches", type=int, nargs="+", default=[1, 8], help="transformers batch sizes")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the compiled engine")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     torch.manual_seed(0)
 
     bench = Bench(args.shape, device, max(args.batches))
+    cases = bench.cases(args.hf_batches, args.batches)
+    if not args.no_compile:
+        compiled = bench.engine(compile=True)
+        cases += [engine_case(compiled, b) for b in args.batches]
     print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in bench.describe().items()),
           flush=True)
-    cases = bench.cases(args.hf_batches, args.batches)
     warm_up(cases, device)
     count_per_frame(cases, device)
     print(table(cases), flush=True)
     measure(cases, args.frames, args.repeats, device, bench.floor_step_s,
             report=lambda case, run: print(f"{case.impl} batch {case.batch}: {run.frames_per_s:.2f} frames/s",
                                            flush=True))
-    print(table(cases), *comparisons(cases), *targets(cases, device), sep="\n")
+    engines = [c for c in cases if c.impl.startswith("engine")]
+    print(table(cases), *comparisons(cases), *comparisons(engines, engine_label(bench.generator)),
+          *targets(cases, device), sep="\n")
 
     report = report_dict(cases, device, bench.dtype, frames=args.frames, repeats=args.repeats, **bench.describe())
     slug = "".join(c if c.isalnum() else "-" for c in report["device"].lower()).strip("-")

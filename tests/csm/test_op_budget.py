@@ -8,28 +8,15 @@ import copy
 from collections import Counter
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from csm.batching import FrameLoop, RowJob
+from csm.bench import OpCounter
 from csm.config import CsmConfig
 from csm.model import CsmModel
 from csm.tiny import TINY_CONFIG
 
 # 2,483 when measured (the engine before fused projections and the static top-k cap: 6,090)
 OPS_PER_FRAME = 2_500
-
-
-class OpCounter(TorchDispatchMode):
-    """Counts the ATen ops that reach the dispatcher, views excluded (they launch nothing)."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if not func.is_view:
-            self.ops[str(func.overloadpacket)] += 1
-        return func(*args, **(kwargs or {}))
 
 
 def real_structure_model() -> CsmModel:
