@@ -60,8 +60,9 @@ def _transport_options(settings: Settings) -> dict:
     }
 
 
-def publish_render(app: Celery, job_id: uuid.UUID, queue: str = RENDER_QUEUE) -> None:
-    app.send_task(RENDER_TASK, args=[str(job_id)], queue=queue)
+def publish_render(app: Celery, job_id: uuid.UUID, queue: str = RENDER_QUEUE, countdown: float | None = None) -> None:
+    """A wake-up for `job_id`; `countdown`: not before this many seconds."""
+    app.send_task(RENDER_TASK, args=[str(job_id)], queue=queue, countdown=countdown or None)
 
 
 def waiting_messages(app: Celery, queues: tuple[str, ...]) -> dict[str, int]:

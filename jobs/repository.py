@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Mapping, Protocol
 
@@ -16,9 +16,10 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from jobs import outbox, wakeups
+from jobs.errors import JobError
 from jobs.models import Batch, Job, JobLine, utcnow
 from jobs.status import BatchStatus, JobStatus, LineStatus
-from jobs.validation import JobRequest
+from jobs.validation import JobRequest, LineRequest
 
 
 def create_job(
@@ -116,14 +117,9 @@ def _job_rows(
             job_id=job_id,
             index=index,
             batch_line=row_lines[index] if row_lines else None,
-            speaker=line.speaker,
-            text=line.text,
-            voice=line.voice,
-            pause_ms=line.pause_ms,
-            max_audio_length_ms=line.max_audio_length_ms,
-            seed=line.seed,
             status=LineStatus.PENDING.value,
             attempts=0,
+            **asdict(line),
         )
         for index, line in enumerate(request.lines)
     ]
@@ -191,20 +187,33 @@ def cancel_job(session: Session, job: Job) -> bool:
 
 
 @dataclass(frozen=True)
-class LinePlan:
-    index: int
-    speaker: int
-    text: str
-    voice: str | None
-    pause_ms: int
-    max_audio_length_ms: int
-    seed: int
-    status: str
+class LineResult:
+    """What became of a line: also the columns of its row that a worker writes."""
+
+    status: LineStatus
     attempts: int
-    audio_key: str | None
-    duration_ms: int | None
-    audio_sha256: str | None
-    error: str | None
+    audio_key: str | None = None
+    duration_ms: int | None = None
+    audio_sha256: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """A line of a claimed job: what to render, and what an earlier attempt recorded."""
+
+    index: int
+    request: LineRequest
+    result: LineResult | None  # None while pending
+
+
+def _line_plan(line: JobLine) -> LinePlan:
+    def columns(record: type) -> dict:
+        return {f.name: getattr(line, f.name) for f in fields(record)}
+
+    pending = line.status == LineStatus.PENDING.value
+    result = None if pending else LineResult(**columns(LineResult) | {"status": LineStatus(line.status)})
+    return LinePlan(line.index, LineRequest(**columns(LineRequest)), result)
 
 
 @dataclass(frozen=True)
@@ -257,24 +266,7 @@ def claim_job(session: Session, job_id: uuid.UUID, *, lease_s: int, max_attempts
         is_script=job.is_script,
         temperature=job.temperature,
         topk=job.topk,
-        lines=tuple(
-            LinePlan(
-                index=line.index,
-                speaker=line.speaker,
-                text=line.text,
-                voice=line.voice,
-                pause_ms=line.pause_ms,
-                max_audio_length_ms=line.max_audio_length_ms,
-                seed=line.seed,
-                status=line.status,
-                attempts=line.attempts,
-                audio_key=line.audio_key,
-                duration_ms=line.duration_ms,
-                audio_sha256=line.audio_sha256,
-                error=line.error,
-            )
-            for line in job_lines(session, job_id)
-        ),
+        lines=tuple(_line_plan(line) for line in job_lines(session, job_id)),
     )
 
 
@@ -319,16 +311,6 @@ def renew_leases(session: Session, claims: list[Claim], lease_s: int) -> None:
         session.execute(update(Job).where(_held(claim)).values(lease_expires_at=expires))
 
 
-@dataclass(frozen=True)
-class LineResult:
-    status: LineStatus
-    attempts: int
-    audio_key: str | None = None
-    duration_ms: int | None = None
-    audio_sha256: str | None = None
-    error: str | None = None
-
-
 def record_line(session: Session, claim: Claim, index: int, result: LineResult) -> bool | None:
     """Stores a finished line of a held job and counts it.
 
@@ -342,14 +324,7 @@ def record_line(session: Session, claim: Claim, index: int, result: LineResult) 
     session.execute(
         update(JobLine)
         .where(JobLine.job_id == claim.job_id, JobLine.index == index)
-        .values(
-            status=result.status.value,
-            attempts=result.attempts,
-            audio_key=result.audio_key,
-            duration_ms=result.duration_ms,
-            audio_sha256=result.audio_sha256,
-            error=result.error,
-        )
+        .values(**asdict(result) | {"status": result.status.value})
     )
     return held.cancel_requested
 
@@ -370,14 +345,14 @@ def complete_job(
     *,
     status: JobStatus = JobStatus.SUCCEEDED,
     manifest_key: str | None = None,
-    error: tuple[str, str] | None = None,
+    error: tuple[JobError, str] | None = None,
 ) -> bool:
     """The one terminal transition of a rendered job; False if the claim was lost meanwhile.
 
     `status` is succeeded, partially_succeeded (some script lines failed: `error` names them)
     or canceled (a script stopped between lines).
     """
-    code, message = error if error else (None, None)
+    code, message = (JobError(error[0]).value, error[1]) if error else (None, None)
     audio = (
         dict(
             audio_key=result.key,
@@ -394,8 +369,8 @@ def complete_job(
     )
 
 
-def fail_job(session: Session, claim: Claim, code: str, message: str) -> bool:
-    return _terminate(session, claim, status=JobStatus.FAILED.value, error_code=code, error_message=message)
+def fail_job(session: Session, claim: Claim, code: JobError, message: str) -> bool:
+    return _terminate(session, claim, status=JobStatus.FAILED.value, error_code=JobError(code).value, error_message=message)
 
 
 def _terminate(session: Session, claim: Claim, **values) -> bool:
@@ -410,7 +385,7 @@ def _terminate(session: Session, claim: Claim, **values) -> bool:
     return bool(finished)
 
 
-def release_job(session: Session, claim: Claim, code: str, message: str, *, refund: bool = False) -> bool:
+def release_job(session: Session, claim: Claim, code: JobError, message: str, *, refund: bool = False) -> bool:
     """Give a claimed job back to the queue after a transient failure. `refund`: this attempt
     made progress (a script that ran out of time after rendering lines), so it does not count."""
     outcome = session.execute(
@@ -421,7 +396,7 @@ def release_job(session: Session, claim: Claim, code: str, message: str, *, refu
             enqueued_at=utcnow(),
             lease_token=None,
             lease_expires_at=None,
-            error_code=code,
+            error_code=JobError(code).value,
             error_message=message,
             attempts=Job.attempts - 1 if refund else Job.attempts,
         )
@@ -496,7 +471,7 @@ def sweep(
             finished_at=now,
             lease_token=None,
             lease_expires_at=None,
-            error_code="worker_lost",
+            error_code=JobError.WORKER_LOST.value,
             error_message=f"the worker rendering this job stopped responding {max_attempts} times",
         )
         .returning(*FINISHED)

@@ -3,13 +3,23 @@
 A line "produces no audio" when the model emits its end frame at once. As the seed deployment
 did, such a line is tried again with a lower temperature and top-k (and a new seed); every
 attempt counts, and a line still silent after the last one fails with a reason.
+
+When the engine raises for a whole batch (out of GPU memory, say), the batch is split in halves
+and each tried again, so the error ends up with the rows that cause it alone.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+import torch
+from celery.exceptions import SoftTimeLimitExceeded
 from torch import Tensor
+
+from jobs.errors import JobError
+
+log = logging.getLogger(__name__)
 
 MAX_LINE_ATTEMPTS = 3
 TEMPERATURE_STEP = 0.75  # each retry multiplies the temperature by this
@@ -20,7 +30,7 @@ TOPK_STEP = 2  # ... and divides top-k by this
 class Synthesis:
     audio: Tensor | None  # (samples,) float32, None when the line failed
     attempts: int
-    code: str | None = None  # why it failed: invalid_input (the engine refused it) or no_audio
+    code: JobError | None = None  # why it failed: invalid_input, no_audio or engine_error
     error: str | None = None
 
 
@@ -42,11 +52,13 @@ def synthesize(generator, requests: Sequence) -> list[Synthesis]:
     results: list[Synthesis | None] = [None] * len(requests)
     pending = list(range(len(requests)))
     for attempt in range(1, MAX_LINE_ATTEMPTS + 1):
-        outputs = generator.generate_batch([retry_request(requests[i], attempt) for i in pending])
+        outputs = _generate(generator, [retry_request(requests[i], attempt) for i in pending])
         silent = []
         for index, output in zip(pending, outputs):
             if isinstance(output, ValueError):
-                results[index] = Synthesis(None, attempt, "invalid_input", str(output))
+                results[index] = Synthesis(None, attempt, JobError.INVALID_INPUT, str(output))
+            elif isinstance(output, Exception):
+                results[index] = Synthesis(None, attempt, JobError.ENGINE_ERROR, "the engine failed on this line")
             elif output.numel() == 0:
                 silent.append(index)
             else:
@@ -55,5 +67,25 @@ def synthesize(generator, requests: Sequence) -> list[Synthesis]:
         if not pending:
             break
     for index in pending:
-        results[index] = Synthesis(None, MAX_LINE_ATTEMPTS, "no_audio", f"no audio after {MAX_LINE_ATTEMPTS} attempts")
+        results[index] = Synthesis(
+            None, MAX_LINE_ATTEMPTS, JobError.NO_AUDIO, f"no audio after {MAX_LINE_ATTEMPTS} attempts"
+        )
     return results
+
+
+def _generate(generator, requests: list) -> list:
+    """generator.generate_batch, in halves when it raises: a row that fails alone gets its
+    exception as its output."""
+    try:
+        return generator.generate_batch(requests)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:
+        if len(requests) == 1:
+            log.exception("event=engine_error rows=1")
+            return [exc]
+        log.warning("event=engine_error rows=%d error=%r: splitting the batch", len(requests), exc)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # what the failed pass allocated
+        half = len(requests) // 2
+        return _generate(generator, requests[:half]) + _generate(generator, requests[half:])

@@ -3,22 +3,21 @@ from __future__ import annotations
 
 import uuid
 
-from celery import Celery, Task
+from celery import Celery
 
 from config import Settings
-from jobs.queue import DISPATCH_TASK, RENDER_TASK, SWEEP_TASK
+from jobs.queue import DISPATCH_TASK, RENDER_TASK, SWEEP_TASK, publish_render
 from worker import dispatch, render, runtime, sweeper
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
-    @app.task(name=RENDER_TASK, bind=True, max_retries=None)
-    def render_job(task: Task, job_id: str) -> str:
-        outcome = render.render_job(uuid.UUID(job_id), runtime.current(settings))
-        if outcome.retry_in_s is not None:
-            # The job went back to queued; other jobs released with it are found by this
-            # retry (it fills its batch from the queue) or by the sweeper.
-            raise task.retry(countdown=outcome.retry_in_s)
-        return outcome.status
+    @app.task(name=RENDER_TASK)
+    def render_job(job_id: str) -> str:
+        outcomes = render.render_job(uuid.UUID(job_id), runtime.current(settings))
+        # Jobs given back to the queue get a message for when they are due again.
+        for due in render.wake_ups(outcomes):
+            publish_render(app, due.job_id, due.queue, countdown=due.wake_in_s)
+        return outcomes[0].status or outcomes[0].disposition
 
     @app.task(name=SWEEP_TASK, ignore_result=True)
     def sweep() -> None:

@@ -9,10 +9,19 @@ import torch
 import torchaudio.functional as AF
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.errors import JobError
 from jobs.voices import find_voice
 from storage import ObjectStore
 
 CACHED_VOICES = 64
+
+
+class VoiceError(Exception):
+    """A voice prompt that this job cannot use; `code` says why."""
+
+    def __init__(self, code: JobError, message: str):
+        super().__init__(message)
+        self.code = code
 
 
 class VoiceLibrary:
@@ -25,13 +34,17 @@ class VoiceLibrary:
         self._audio = lru_cache(maxsize=CACHED_VOICES)(self._load_audio)
 
     def prompt(self, api_key_id: int, name: str) -> tuple[str, torch.Tensor]:
-        """(transcript, (samples,) float32 at the model's rate); LookupError if it was deleted."""
+        """(transcript, (samples,) float32 at the model's rate). Raises VoiceError, or a storage
+        error when the store cannot be reached."""
         with self.sessions() as session:
             voice = find_voice(session, api_key_id, name)
             if voice is None:
-                raise LookupError(f"voice {name!r} no longer exists")
+                raise VoiceError(JobError.VOICE_MISSING, f"voice {name!r} no longer exists")
             transcript, key = voice.transcript, voice.audio_key
-        return transcript, self._audio(key)
+        try:
+            return transcript, self._audio(key)
+        except FileNotFoundError:
+            raise VoiceError(JobError.VOICE_MISSING, f"voice {name!r} no longer exists") from None
 
     def _load_audio(self, key: str) -> torch.Tensor:
         with self.store.open(key) as stream:

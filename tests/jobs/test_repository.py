@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import select, update
 
 from jobs import repository
+from jobs.errors import JobError
 from jobs.csv_batch import parse_batch_csv
 from jobs.keys import create_key, find_key
 from jobs.models import Batch, Job, WebhookEvent, utcnow
@@ -55,7 +56,7 @@ def test_keys_are_stored_hashed_and_found_by_value(sessions):
 def test_a_job_is_claimed_once(sessions, owner):
     job = new_job(sessions, owner)
     first = claim(sessions, job)
-    assert first is not None and first.attempt == 1 and first.lines[0].text == "hello"
+    assert first is not None and first.attempt == 1 and first.lines[0].request.text == "hello"
     assert claim(sessions, job) is None  # a duplicate message while the lease is live
     row = status_of(sessions, job)
     assert row.status == JobStatus.RUNNING and row.attempts == 1 and row.started_at is not None
@@ -68,7 +69,7 @@ def test_one_terminal_transition(sessions, owner):
         assert repository.complete_job(session, held, RESULT)
     with sessions.begin() as session:
         assert not repository.complete_job(session, held, RESULT)
-        assert not repository.fail_job(session, held, "x", "y")
+        assert not repository.fail_job(session, held, JobError.NO_AUDIO, "y")
     assert claim(sessions, job) is None  # a redelivered message after success does nothing
     row = status_of(sessions, job)
     assert row.status == JobStatus.SUCCEEDED and row.audio_sha256 == RESULT.sha256

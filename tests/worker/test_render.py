@@ -6,8 +6,7 @@ import wave
 
 from jobs.resource import audio_key
 from support import s3_client
-from worker import render
-from worker_helpers import lines, row
+from worker_helpers import lines, render, row
 from worker_helpers import submit as submit_body
 
 
@@ -17,11 +16,11 @@ def submit(runtime, **fields) -> uuid.UUID:
 
 def test_a_redelivered_task_renders_once_and_finishes_once(runtime):
     job_id = submit(runtime)
-    assert render.render_job(job_id, runtime).status == "succeeded"
+    assert render(runtime, job_id).status == "succeeded"
     first = row(runtime, job_id)
     stored = s3_client(runtime.settings.s3_endpoint_url).head_object(Bucket=runtime.settings.s3_bucket, Key=audio_key(job_id))
 
-    assert render.render_job(job_id, runtime).status == "skipped"
+    assert render(runtime, job_id).disposition == "skipped"
     second = row(runtime, job_id)
     again = s3_client(runtime.settings.s3_endpoint_url).head_object(Bucket=runtime.settings.s3_bucket, Key=audio_key(job_id))
     assert len(runtime.generator.batches) == 1
@@ -31,7 +30,7 @@ def test_a_redelivered_task_renders_once_and_finishes_once(runtime):
 
 def test_the_stored_wav_matches_the_row(runtime):
     job_id = submit(runtime)
-    render.render_job(job_id, runtime)
+    render(runtime, job_id)
     job = row(runtime, job_id)
     data = runtime.store.open(job.audio_key).read()
     assert job.audio_key == f"jobs/{job_id}/audio.wav"
@@ -45,13 +44,13 @@ def test_the_stored_wav_matches_the_row(runtime):
 def test_the_same_seed_renders_the_same_bytes(runtime):
     first, second = submit(runtime, seed=11), submit(runtime, seed=11)
     for job_id in (first, second):
-        render.render_job(job_id, runtime)
+        render(runtime, job_id)
     assert row(runtime, first).audio_sha256 == row(runtime, second).audio_sha256
 
 
 def test_input_the_engine_rejects_fails_the_job_with_a_reason(runtime):
     job_id = submit(runtime, text="word " * 1000, max_audio_length_ms=90_000)
-    assert render.render_job(job_id, runtime).status == "failed"
+    assert render(runtime, job_id).status == "failed"
     job = row(runtime, job_id)
     assert job.status == "failed" and job.error_code == "invalid_input" and job.error_message
     assert lines(runtime, job_id)[0].status == "failed"
@@ -60,38 +59,38 @@ def test_input_the_engine_rejects_fails_the_job_with_a_reason(runtime):
 def test_a_storage_outage_gives_the_job_back_then_fails_after_the_last_attempt(make_runtime):
     runtime = make_runtime(MAX_ATTEMPTS="2", S3_BUCKET="no-such-bucket")
     job_id = submit(runtime)
-    retrying = render.render_job(job_id, runtime)
-    assert (retrying.status, retrying.retry_in_s) == ("retrying", 5)
+    retrying = render(runtime, job_id)
+    assert (retrying.disposition, retrying.wake_in_s) == ("released", 5)
     assert row(runtime, job_id).status == "queued"
-    assert render.render_job(job_id, runtime).status == "failed"
+    assert render(runtime, job_id).status == "failed"
     job = row(runtime, job_id)
     assert (job.status, job.error_code, job.attempts) == ("failed", "storage_unavailable", 2)
 
 
 def test_queued_texts_share_one_gpu_batch(runtime):
     job_ids = [submit(runtime, text=f"Line number {i}.", seed=i) for i in range(3)]
-    assert render.render_job(job_ids[0], runtime).status == "succeeded"
+    assert render(runtime, job_ids[0]).status == "succeeded"
     assert [len(batch) for batch in runtime.generator.batches] == [3]
     assert all(row(runtime, job_id).status == "succeeded" for job_id in job_ids)
     # Their own messages arrive later and find nothing left to do.
-    assert render.render_job(job_ids[1], runtime).status == "skipped"
+    assert render(runtime, job_ids[1]).disposition == "skipped"
     assert len(runtime.generator.batches) == 1
 
 
 def test_a_batch_never_exceeds_the_model_batch_size(runtime):
     size = runtime.generator.max_batch_size
     job_ids = [submit(runtime, seed=i) for i in range(size + 1)]
-    render.render_job(job_ids[0], runtime)
+    render(runtime, job_ids[0])
     assert [len(batch) for batch in runtime.generator.batches] == [size]
     # A message whose own job is taken still renders what is queued.
-    render.render_job(job_ids[0], runtime)
+    render(runtime, job_ids[0])
     assert all(row(runtime, job_id).status == "succeeded" for job_id in job_ids)
 
 
 def test_a_silent_line_is_retried_with_calmer_sampling_and_the_attempts_recorded(make_runtime):
     runtime = make_runtime(silence=lambda request: request.temperature == 0.9)  # the first attempt only
     job_id = submit(runtime, temperature=0.9, topk=50)
-    assert render.render_job(job_id, runtime).status == "succeeded"
+    assert render(runtime, job_id).status == "succeeded"
     first, second = (batch[0] for batch in runtime.generator.batches)
     assert (first.temperature, first.topk) == (0.9, 50)
     assert second.temperature < first.temperature and second.topk < first.topk and second.seed != first.seed
@@ -101,6 +100,6 @@ def test_a_silent_line_is_retried_with_calmer_sampling_and_the_attempts_recorded
 def test_a_line_silent_on_every_attempt_fails_with_a_reason(make_runtime):
     runtime = make_runtime(silence=lambda request: True)
     job_id = submit(runtime)
-    assert render.render_job(job_id, runtime).status == "failed"
+    assert render(runtime, job_id).status == "failed"
     job = row(runtime, job_id)
     assert (job.error_code, lines(runtime, job_id)[0].attempts) == ("no_audio", 3)

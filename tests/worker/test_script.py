@@ -12,9 +12,8 @@ from jobs import repository
 from jobs.keys import create_key
 from jobs.models import Job, utcnow
 from jobs.voices import add_voice
-from worker import render
 from worker.context import fit_context
-from worker_helpers import lines, row, submit
+from worker_helpers import lines, render, row, submit
 
 SCRIPT = [
     {"speaker": 0, "text": "Did the batch finish?", "pause_ms": 200},
@@ -39,7 +38,7 @@ def read(runtime, key) -> bytes:
 
 def test_a_three_speaker_script_renders_lines_master_and_manifest(runtime):
     job_id = script_job(runtime)
-    assert render.render_job(job_id, runtime).status == "succeeded"
+    assert render(runtime, job_id).status == "succeeded"
     job = row(runtime, job_id)
     assert (job.lines_done, job.lines_total, job.manifest_key) == (3, 3, f"jobs/{job_id}/manifest.json")
 
@@ -66,7 +65,7 @@ def test_a_three_speaker_script_renders_lines_master_and_manifest(runtime):
 def test_a_line_that_never_speaks_is_named_and_the_job_partially_succeeds(make_runtime):
     runtime = make_runtime(silence=lambda request: request.text == SCRIPT[1]["text"])
     job_id = script_job(runtime)
-    assert render.render_job(job_id, runtime).status == "partially_succeeded"
+    assert render(runtime, job_id).status == "partially_succeeded"
     job = row(runtime, job_id)
     assert job.error_code == "lines_failed" and "lines 1 " in job.error_message
     entries = json.loads(read(runtime, job.manifest_key))["lines"]
@@ -86,7 +85,7 @@ def test_cancel_stops_a_running_script_between_lines(make_runtime):
 
     runtime = make_runtime(silence=cancel_after_first_line)
     job_id = script_job(runtime)
-    assert render.render_job(job_id, runtime).status == "canceled"
+    assert render(runtime, job_id).status == "canceled"
     assert [line.status for line in lines(runtime, job_id)] == ["succeeded", "pending", "pending"]
     assert len(runtime.generator.batches) == 1 and row(runtime, job_id).status == "canceled"
 
@@ -104,14 +103,14 @@ def test_a_crashed_script_resumes_from_its_first_unfinished_line(make_runtime):
     crashing = make_runtime(silence=die_on_third_line)
     job_id = script_job(crashing)
     with pytest.raises(WorkerDied):
-        render.render_job(job_id, crashing)
+        render(crashing, job_id)
     first_two = [(line.status, line.audio_sha256) for line in lines(crashing, job_id)[:2]]
     assert [status for status, _ in first_two] == ["succeeded", "succeeded"]
     with crashing.sessions.begin() as session:  # the dead worker's lease runs out
         session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=utcnow()))
 
     resumed = make_runtime()
-    assert render.render_job(job_id, resumed).status == "succeeded"
+    assert render(resumed, job_id).status == "succeeded"
     assert [[r.text for r in batch] for batch in resumed.generator.batches] == [[SCRIPT[2]["text"]]]
     assert resumed.generator.batches[0][0].context[1].text == SCRIPT[1]["text"]  # stored lines as context
     assert [(line.status, line.audio_sha256) for line in lines(resumed, job_id)[:2]] == first_two
@@ -130,7 +129,7 @@ def test_a_voice_prompt_is_the_speakers_first_context(runtime, tiny_model_dir):
         add_voice(session, owner, "narrator", "I narrate.", f"voices/{voice_id}/prompt.wav", 1000, voice_id)
     script = [{"speaker": 0, "text": "Once upon a time.", "voice": "narrator"}, {"speaker": 1, "text": "Go on."}]
     job_id = submit(runtime, {"script": script, "max_audio_length_ms": 320}, owner=owner)
-    assert render.render_job(job_id, runtime).status == "succeeded"
+    assert render(runtime, job_id).status == "succeeded"
     for batch in runtime.generator.batches:
         prompt = batch[0].context[0]
         assert (prompt.speaker, prompt.text, prompt.audio.shape[-1]) == (0, "I narrate.", 24_000)
@@ -158,13 +157,13 @@ def test_a_script_out_of_time_continues_in_a_new_task_without_spending_an_attemp
 
     runtime = make_runtime(silence=time_runs_out_on_the_third_line, MAX_ATTEMPTS="1")
     job_id = script_job(runtime)
-    outcome = render.render_job(job_id, runtime)
-    assert (outcome.status, outcome.retry_in_s) == ("retrying", 0)
+    outcome = render(runtime, job_id)
+    assert (outcome.disposition, outcome.wake_in_s) == ("released", 0)
     job = row(runtime, job_id)
     assert (job.status, job.attempts, job.lines_done) == ("queued", 0, 2)
 
     continued = make_runtime(MAX_ATTEMPTS="1")
-    assert render.render_job(job_id, continued).status == "succeeded"
+    assert render(continued, job_id).status == "succeeded"
     assert [[r.text for r in batch] for batch in continued.generator.batches] == [[SCRIPT[2]["text"]]]
 
 
@@ -176,5 +175,5 @@ def test_a_line_longer_than_the_time_limit_fails_the_script_after_its_attempts(m
 
     runtime = make_runtime(silence=never_enough_time, MAX_ATTEMPTS="1")
     job_id = script_job(runtime)
-    assert render.render_job(job_id, runtime).status == "failed"
+    assert render(runtime, job_id).status == "failed"
     assert row(runtime, job_id).error_code == "timeout"

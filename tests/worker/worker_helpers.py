@@ -5,6 +5,8 @@ from jobs.keys import create_key
 from jobs.models import Job, JobLine
 from jobs.queue import RENDER_QUEUE
 from jobs.validation import parse_job_request
+from worker import render as render_path
+from worker.steps import Outcome
 
 
 def submit(runtime, body: dict, owner: int | None = None) -> uuid.UUID:
@@ -23,3 +25,8 @@ def row(runtime, job_id) -> Job:
 def lines(runtime, job_id) -> list[JobLine]:
     with runtime.sessions() as session:
         return repository.job_lines(session, job_id)
+
+
+def render(runtime, job_id) -> Outcome:
+    """Renders job_id (with riders) -> what became of job_id."""
+    return render_path.render_job(job_id, runtime)[0]
