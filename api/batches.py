@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import uuid
 import zipfile
@@ -99,10 +100,10 @@ def get_batch_archive(batch_id: uuid.UUID):
         if line is not None and line.status == LineStatus.SUCCEEDED.value:
             stem = job.output_name.removesuffix(".wav")
             files.append((f"{stem}/line-{line.index:03d}.wav", line.audio_key))
-    store = services().store
-    response = Response(
-        stream_with_context(_zip(store, files, _csv(entries))), mimetype="application/zip"
-    )
+    chunks = _zip(services().store, files, _csv(entries), batch.id)
+    # The first object is read here, so a store that is down answers 503, not a broken 200.
+    first = next(chunks)
+    response = Response(stream_with_context(itertools.chain([first], chunks)), mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="batch-{batch.id}.zip"'
     return response
 
@@ -185,14 +186,21 @@ class _Chunks(io.RawIOBase):
         return data
 
 
-def _zip(store, files: list[tuple[str, str]], manifest_csv: str) -> Iterator[bytes]:
+def _zip(store, files: list[tuple[str, str]], manifest_csv: str, batch_id: uuid.UUID) -> Iterator[bytes]:
+    """The archive's bytes as they are made. An error once streaming began is raised on: the
+    server then ends the response without its closing chunk, so the client sees a failed
+    transfer, never a short zip that looks complete."""
     sink = _Chunks()
-    # WAV barely compresses: storing keeps the archive fast to build and to stream.
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, key in files:
-            with store.open(key) as source, archive.open(name, "w", force_zip64=True) as target:
-                while chunk := source.read(ARCHIVE_CHUNK):
-                    target.write(chunk)
-                    yield sink.take()
-        archive.writestr("manifest.csv", manifest_csv)
+    try:
+        # WAV barely compresses: storing keeps the archive fast to build and to stream.
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, key in files:
+                with store.open(key) as source, archive.open(name, "w", force_zip64=True) as target:
+                    while chunk := source.read(ARCHIVE_CHUNK):
+                        target.write(chunk)
+                        yield sink.take()
+            archive.writestr("manifest.csv", manifest_csv)
+    except Exception:
+        log.warning("event=archive_aborted batch_id=%s", batch_id, exc_info=True)
+        raise
     yield sink.take()
