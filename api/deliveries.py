@@ -7,7 +7,7 @@ from flask import g, jsonify
 
 from api.errors import ApiError
 from api.jobs import owned_job
-from api.services import db
+from api.services import db, services
 from jobs import batches, outbox
 from jobs.models import ApiKey, WebhookAttempt, WebhookEvent
 from jobs.resource import timestamp
@@ -55,7 +55,13 @@ def _deliveries(subject_id: uuid.UUID):
 
 def _redeliver(subject_id: uuid.UUID, event_id: str):
     session = db()
-    event = outbox.redeliver(session, subject_id, event_id)
+    try:
+        interval = outbox.REDELIVERY_INTERVAL * services().settings.webhook_retry_scale
+        event = outbox.redeliver(session, subject_id, event_id, interval)
+    except outbox.RedeliveryTooSoon as exc:
+        raise ApiError(
+            429, "redelivery_too_soon", f"{exc}; redeliver after {exc.retry_after_s} s", retry_after_s=exc.retry_after_s
+        ) from None
     if event is None:
         raise ApiError(404, "not_found", f"no webhook event {event_id}")
     session.commit()

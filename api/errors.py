@@ -16,25 +16,31 @@ RETRY_AFTER_S = 5  # what a 503 asks clients to wait before trying again
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after_s = retry_after_s
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None):
+def error_response(status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None):
     error = {"code": code, "message": message}
     if field is not None:
         error["field"] = field
-    return jsonify({"error": error}), status
+    response = jsonify({"error": error})
+    if retry_after_s is not None:
+        response.headers["Retry-After"] = str(retry_after_s)
+    return response, status
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.retry_after_s)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -60,11 +66,10 @@ def register_error_handlers(app: Flask) -> None:
 def unavailable(dependency: str, exc: Exception):
     """503 with Retry-After: a server the request needs is down or not answering."""
     log.warning("event=dependency_unavailable dependency=%s error=%r", dependency, exc)
-    response, status = error_response(
-        503, f"{dependency}_unavailable", f"the {dependency.replace('_', ' ')} is unavailable; try again shortly"
+    return error_response(
+        503, f"{dependency}_unavailable", f"the {dependency.replace('_', ' ')} is unavailable; try again shortly",
+        retry_after_s=RETRY_AFTER_S,
     )
-    response.headers["Retry-After"] = str(RETRY_AFTER_S)
-    return response, status
 
 
 def _database_unreachable(exc: SQLAlchemyError) -> bool:

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from jobs.models import ApiKey, DisabledWebhookUrl, WebhookAttempt, WebhookEvent, utcnow
@@ -26,6 +26,15 @@ JOB_EVENTS = {
 }
 BATCH_COMPLETED = "batch.completed"
 ROTATION_OVERLAP = timedelta(hours=24)  # the previous secret keeps signing this long
+# A redelivery needs the last attempt to be this old (times WEBHOOK_RETRY_SCALE): a client
+# looping on "redeliver" cannot make the service hammer a receiver.
+REDELIVERY_INTERVAL = timedelta(minutes=1)
+
+
+class RedeliveryTooSoon(Exception):
+    def __init__(self, retry_after_s: int):
+        super().__init__("the last attempt of this event was too recent")
+        self.retry_after_s = retry_after_s
 
 
 def emit(session: Session, api_key_id: int, subject_id: uuid.UUID, type_: str, url: str | None) -> None:
@@ -132,13 +141,24 @@ def events_of(session: Session, subject_id: uuid.UUID) -> list[tuple[WebhookEven
     return [(event, attempts[event.id]) for event in events]
 
 
-def redeliver(session: Session, subject_id: uuid.UUID, event_id: str) -> WebhookEvent | None:
-    """Queues one more attempt of an event now (same id, same body)."""
+def redeliver(
+    session: Session, subject_id: uuid.UUID, event_id: str, interval: timedelta = REDELIVERY_INTERVAL
+) -> WebhookEvent | None:
+    """Queues one more attempt of an event now (same id, same body). Nothing changes while an
+    attempt is due within `interval` anyway (or a dispatcher holds the event);
+    RedeliveryTooSoon while the last attempt is younger than `interval`."""
     event = session.scalar(
         select(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.subject_id == subject_id)
     )
-    if event is not None:
-        event.status, event.next_attempt_at = PENDING, utcnow()
+    if event is None:
+        return None
+    now = utcnow()
+    if event.status == PENDING and event.next_attempt_at <= now + interval:
+        return event
+    last = session.scalar(select(func.max(WebhookAttempt.attempted_at)).where(WebhookAttempt.event_id == event.id))
+    if last is not None and now - last < interval:
+        raise RedeliveryTooSoon(int((last + interval - now).total_seconds()) + 1)
+    event.status, event.next_attempt_at = PENDING, now
     return event
 
 
