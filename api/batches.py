@@ -100,6 +100,7 @@ def get_batch_archive(batch_id: uuid.UUID):
         if line is not None and line.status == LineStatus.SUCCEEDED.value:
             stem = job.output_name.removesuffix(".wav")
             files.append((f"{stem}/line-{line.index:03d}.wav", line.audio_key))
+    db().close()  # streaming may take long: leave no transaction idle meanwhile
     chunks = _zip(services().store, files, _csv(entries), batch.id)
     # The first object is read here, so a store that is down answers 503, not a broken 200.
     first = next(chunks)
