@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import datetime, timezone
+from typing import Iterator
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 FORMATS = ("text", "json")
@@ -26,6 +28,16 @@ def bind(**fields) -> Token:
 
 def unbind(token: Token) -> None:
     _bound.reset(token)
+
+
+@contextmanager
+def bound(**fields) -> Iterator[None]:
+    """`bind` for the length of a with block."""
+    token = bind(**fields)
+    try:
+        yield
+    finally:
+        unbind(token)
 
 
 def _value(raw: str):
@@ -48,8 +60,8 @@ class JsonFormatter(logging.Formatter):
             **_bound.get(),
         }
         # The message's own pairs win over bound ones: a line about a rider of a GPU batch
-        # names that job, not the one whose message woke the worker.
-        entry.update((key, _value(raw)) for key, raw in _PAIR.findall(message))
+        # names that job, not the one whose message woke the worker. `key=None` names nothing.
+        entry.update((key, _value(raw)) for key, raw in _PAIR.findall(message) if raw != "None")
         entry["message"] = message
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -31,7 +31,8 @@ class QueueCollector(Collector):
                 jobs.add_metric([status.value, queue], snapshot.jobs.get((status.value, queue), 0))
         yield jobs
         oldest = GaugeMetricFamily(
-            "csm_queue_oldest_job_age_seconds", "Age of the oldest queued job (0 when none).", labels=["queue"]
+            "csm_queue_oldest_job_age_seconds", "Since the submission of the oldest queued job (0 when none).",
+            labels=["queue"],
         )
         for queue in queues:
             enqueued_at = snapshot.oldest_queued.get(queue)

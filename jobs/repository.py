@@ -223,6 +223,8 @@ class Claim:
     job_id: uuid.UUID
     api_key_id: int
     queue: str
+    batch_id: uuid.UUID | None
+    submitted_at: datetime
     token: uuid.UUID
     attempt: int
     is_script: bool
@@ -261,6 +263,8 @@ def claim_job(session: Session, job_id: uuid.UUID, *, lease_s: int, max_attempts
         job_id=job.id,
         api_key_id=job.api_key_id,
         queue=job.queue,
+        batch_id=job.batch_id,
+        submitted_at=job.created_at,
         token=token,
         attempt=job.attempts,
         is_script=job.is_script,

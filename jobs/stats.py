@@ -23,7 +23,7 @@ class RunningBatch:
 @dataclass(frozen=True)
 class Snapshot:
     jobs: dict[tuple[str, str], int]  # (status, queue) -> jobs
-    oldest_queued: dict[str, datetime]  # queue -> enqueued_at of its oldest queued job
+    oldest_queued: dict[str, datetime]  # queue -> when its oldest queued job was submitted
     webhook_events_pending: int
     webhook_events_due: int  # pending and due now: the dispatcher's backlog
     running_batches: list[RunningBatch]
@@ -40,7 +40,7 @@ def snapshot(session: Session) -> Snapshot:
     }
     oldest = dict(
         session.execute(
-            select(Job.queue, func.min(Job.enqueued_at))
+            select(Job.queue, func.min(Job.created_at))
             .where(Job.status == JobStatus.QUEUED.value)
             .group_by(Job.queue)
         ).all()

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from support import PUBLIC_API_URL, Stack, free_redis_db, make_settings, run_worker, s3_client, s3_environment, serve_api  # first: it puts the project on sys.path
+from support import PUBLIC_API_URL, Stack, free_port, free_redis_db, make_settings, run_worker, s3_client, s3_environment, serve_api  # first: it puts the project on sys.path
 
 from cli import create_key, migrate
 from jobs.db import make_engine, make_session_factory
@@ -111,8 +111,13 @@ def stack(tmp_path_factory, tiny_model_dir, postgres_database, s3_endpoint):
         "WEBHOOK_DISPATCH_INTERVAL_S": "0.3",
         "PUBLIC_API_URL": PUBLIC_API_URL,
         "LOG_FORMAT": "json",  # the worker's log is read as JSON lines (tests/test_logs.py)
+        "WORKER_METRICS_PORT": str(metrics_port := free_port()),
+        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics"),
     }
     settings = make_settings(**environ)
     log = data_dir / "worker.log"
     with serve_api(settings) as base, run_worker(environ, log, "--beat"):
-        yield Stack(base=base, key=create_key(settings, "e2e"), environ=environ, worker_log=log)
+        yield Stack(
+            base=base, key=create_key(settings, "e2e"), environ=environ, worker_log=log,
+            worker_metrics=f"http://127.0.0.1:{metrics_port}/metrics",
+        )

@@ -129,6 +129,17 @@ def wav_bytes(seconds: float, rate: int = 16_000, channels: int = 1) -> bytes:
     return buffer.getvalue()
 
 
+def metric_samples(text: str) -> dict[tuple[str, frozenset], float]:
+    """Prometheus' text format, parsed: {(sample name, frozenset of its labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on now."""
     with socket.socket() as probe:
@@ -196,6 +207,7 @@ class Stack:
     key: str
     environ: dict
     worker_log: Path | None = None
+    worker_metrics: str | None = None  # the worker's metrics URL
 
     def local(self, url: str) -> str:
         """A URL the service advertises (on PUBLIC_API_URL), as this test reaches it."""

@@ -3,9 +3,10 @@ import json
 import logging
 import subprocess
 import sys
+import time
 
 import logs
-from support import ROOT, wait_until_done
+from support import ROOT, TIMEOUT_S, wait_until_done
 
 
 def json_lines(text: str) -> list[dict]:
@@ -73,10 +74,18 @@ print(job_id)
     assert "FileNotFoundError" in failed[0]["exception"]
 
 
-def test_worker_lines_are_json_and_name_their_job(stack):
+def test_worker_lines_are_json_and_name_their_job_and_batch(stack):
     client = stack.client
     submitted = client.post(f"{stack.base}/v1/jobs", json={"text": "Logged.", "max_audio_length_ms": 320})
     job = wait_until_done(client, stack.base + submitted.headers["Location"])
+    batch_url = stack.base + client.post(
+        f"{stack.base}/v1/batches", data=b"text,max_audio_length_ms\nA logged row.,320\n",
+        headers={"Content-Type": "text/csv"},
+    ).headers["Location"]
+    deadline = time.monotonic() + TIMEOUT_S
+    while (batch := client.get(batch_url).json())["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
     entries = json_lines(stack.worker_log.read_text())
     assert all({"time", "level", "logger", "process", "message"} <= set(entry) for entry in entries)
     mine = [entry for entry in entries if entry.get("job_id") == job["id"]]
@@ -86,3 +95,8 @@ def test_worker_lines_are_json_and_name_their_job(stack):
     of_task = [entry for entry in entries if entry.get("task_id") == task_id]
     assert any(entry["logger"] == "celery.app.trace" for entry in of_task)
     assert all(entry.get("job_id") for entry in of_task)
+    # A batch's job: its lines name the batch too, the engine's included.
+    of_batch = [entry for entry in entries if entry.get("batch_id") == batch["id"]]
+    assert {"job_running", "job_succeeded"} <= {entry.get("event") for entry in of_batch}
+    assert any(entry["logger"] == "csm.generator" for entry in of_batch)
+    assert not any("batch_id" in entry for entry in mine)  # a single job names no batch

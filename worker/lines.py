@@ -10,6 +10,7 @@ and each tried again, so the error ends up with the rows that cause it alone.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -17,7 +18,9 @@ import torch
 from celery.exceptions import SoftTimeLimitExceeded
 from torch import Tensor
 
+from csm.config import SAMPLES_PER_FRAME
 from jobs.errors import JobError
+from worker import metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,10 @@ def synthesize(generator, requests: Sequence) -> list[Synthesis]:
     results: list[Synthesis | None] = [None] * len(requests)
     pending = list(range(len(requests)))
     for attempt in range(1, MAX_LINE_ATTEMPTS + 1):
+        started = time.perf_counter()
         outputs = _generate(generator, [retry_request(requests[i], attempt) for i in pending])
+        produced = [output.numel() for output in outputs if isinstance(output, Tensor)]
+        metrics.generated(produced, generator.sample_rate, SAMPLES_PER_FRAME, time.perf_counter() - started)
         silent = []
         for index, output in zip(pending, outputs):
             if isinstance(output, ValueError):

@@ -9,10 +9,16 @@ port is not set. The queue's state (jobs by status, backlog) is the API's, read 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Iterable, Sequence
 
 from config import Settings
+from jobs.repository import Claim
 
 log = logging.getLogger(__name__)
+
+WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+RENDER_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
 
 _enabled = False
 _figures = None  # this process's metric objects, made when it first counts
@@ -26,9 +32,26 @@ def enable(settings: Settings) -> None:
 
 class _Figures:
     def __init__(self):
-        from prometheus_client import Counter
+        from prometheus_client import Counter, Gauge, Histogram
 
         # registry=None: in multiprocess mode the figures travel through the files.
+        self.queue_wait = Histogram(
+            "csm_queue_wait_seconds", "From submission to a worker's first claim.", ["queue"],
+            buckets=WAIT_BUCKETS, registry=None,
+        )
+        self.render = Histogram(
+            "csm_render_seconds", "From claimed to finished (or given back), per job.", ["kind"],
+            buckets=RENDER_BUCKETS, registry=None,
+        )
+        self.audio = Counter("csm_audio_rendered_seconds", "Seconds of audio generated.", registry=None)
+        self.frames = Counter("csm_frames_generated", "Audio frames (80 ms) generated.", registry=None)
+        self.generating = Counter(
+            "csm_generation_seconds", "Time spent in the model, generating and decoding.", registry=None
+        )
+        self.fps = Gauge(
+            "csm_worker_frames_per_second", "Frames per second of this worker's latest generation pass.",
+            multiprocess_mode="livemostrecent", registry=None,
+        )
         self.webhooks = Counter(
             "csm_webhook_attempts", "Webhook delivery attempts by outcome.", ["outcome"], registry=None
         )
@@ -39,6 +62,33 @@ def _get() -> _Figures | None:
     if _enabled and _figures is None:
         _figures = _Figures()
     return _figures
+
+
+def claimed(claims: Iterable[Claim], now: datetime) -> None:
+    """Jobs just claimed: how long each waited for its first claim (retries are not waits)."""
+    if figures := _get():
+        for claim in claims:
+            if claim.attempt == 1:
+                waited = (now - claim.submitted_at).total_seconds()
+                figures.queue_wait.labels(claim.queue).observe(max(waited, 0.0))
+
+
+def rendered(kind: str, seconds: float, jobs: int) -> None:
+    """`jobs` jobs of `kind` (text, script) rendered together for `seconds`."""
+    if figures := _get():
+        for _ in range(jobs):
+            figures.render.labels(kind).observe(seconds)
+
+
+def generated(samples: Sequence[int], sample_rate: int, samples_per_frame: int, seconds: float) -> None:
+    """One generation pass: the samples each row produced, and how long the pass took."""
+    if figures := _get():
+        frames = sum(samples) / samples_per_frame
+        figures.audio.inc(sum(samples) / sample_rate)
+        figures.frames.inc(frames)
+        figures.generating.inc(seconds)
+        if seconds > 0:
+            figures.fps.set(frames / seconds)
 
 
 def webhook_attempt(outcome: str) -> None:

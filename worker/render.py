@@ -7,9 +7,13 @@ what comes back here says which jobs need a wake-up message, and when.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
+import logs
 from jobs import repository
+from jobs.models import utcnow
+from worker import metrics
 from worker.lease import leases_renewed
 from worker.runtime import Runtime
 from worker.script import render_script
@@ -42,11 +46,18 @@ def render_job(job_id: uuid.UUID, runtime: Runtime) -> list[Outcome]:
         log.info("event=job_skipped job_id=%s reason=not_claimable", job_id)
         return own
     for held in claims:
-        log.info("event=job_running job_id=%s attempt=%d batch_of=%d", held.job_id, held.attempt, len(claims))
-    with leases_renewed(runtime, claims):
-        if claims[0].is_script:
-            return [render_script(claims[0], runtime)]
-        return own + render_texts(claims, runtime)
+        log.info(
+            "event=job_running job_id=%s batch_id=%s attempt=%d batch_of=%d",
+            held.job_id, held.batch_id, held.attempt, len(claims),
+        )
+    metrics.claimed(claims, utcnow())
+    started = time.perf_counter()
+    kind = "script" if claims[0].is_script else "text"
+    batches = {held.batch_id for held in claims}  # lines logged meanwhile name the batch they share
+    with leases_renewed(runtime, claims), logs.bound(batch_id=batches.pop() if len(batches) == 1 else None):
+        outcomes = [render_script(claims[0], runtime)] if kind == "script" else own + render_texts(claims, runtime)
+    metrics.rendered(kind, time.perf_counter() - started, len(claims))
+    return outcomes
 
 
 def wake_ups(outcomes: list[Outcome]) -> list[Outcome]:

@@ -1,19 +1,13 @@
 """GET /metrics: the queue read from SQL at scrape time, in Prometheus' text format."""
-from prometheus_client.parser import text_string_to_metric_families
-
 from api import create_app
 from api_helpers import auth, submit
+from support import metric_samples
 
 
 def scrape(client) -> dict:
-    """{(name, frozenset(labels)): value} of every sample."""
     response = client.get("/metrics")
     assert response.status_code == 200 and response.mimetype == "text/plain"
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.get_data(as_text=True))
-        for sample in family.samples
-    }
+    return metric_samples(response.get_data(as_text=True))
 
 
 def jobs(figures: dict, status: str, queue: str) -> float:

@@ -20,8 +20,8 @@ def test_a_snapshot_counts_jobs_queues_events_and_batches(sessions):
         singles = [repository.create_job(session, owner, request, queue="render") for _ in range(3)]
         plan = parse_batch_csv(b"text\none\ntwo\n", max_text_chars=100, voice_exists=lambda name: False)
         batch = repository.create_batch(session, owner, list(plan.jobs), queue="batch", filename="b.csv")
-        # The oldest queued single waited five minutes.
-        session.execute(update(Job).where(Job.id == singles[0].id).values(enqueued_at=utcnow() - timedelta(minutes=5)))
+        # The oldest queued single was submitted five minutes ago.
+        session.execute(update(Job).where(Job.id == singles[0].id).values(created_at=utcnow() - timedelta(minutes=5)))
         outbox.emit(session, owner, singles[0].id, "job.succeeded", "https://hooks.example.com/a")
         outbox.emit(session, owner, singles[1].id, "job.succeeded", "https://hooks.example.com/b")
     with sessions.begin() as session:
