@@ -1,15 +1,14 @@
 """/v1/voices: upload, list, read and delete voice prompts (a recording and its transcript).
 
-The API checks the recording (WAV or FLAC, length limits) without decoding it to the model's
-rate: the worker, which has torch, resamples it to 24 kHz mono when it first uses the voice.
+The API decodes the whole recording (WAV or FLAC, sample rate, channels, length): what it
+accepts, every worker can use. The worker, which has torch, resamples it to 24 kHz mono when
+it first uses the voice.
 """
 from __future__ import annotations
 
-import io
 import logging
 import uuid
 
-import soundfile
 from flask import g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
@@ -17,15 +16,13 @@ from api.errors import ApiError
 from api.services import db, services
 from jobs import voices
 from jobs.models import Voice
+from jobs.recordings import UnreadableRecording, read_recording
 from jobs.resource import timestamp
 from jobs.validation import VOICE_NAME, InvalidField, text_field
 
 log = logging.getLogger(__name__)
 
 MAX_VOICE_UPLOAD_BYTES = 10 * 1024 * 1024
-MIN_VOICE_MS = 500
-MAX_VOICE_MS = 30_000  # about 375 of CSM's 2048 context rows
-FORMATS = {"WAV": "wav", "FLAC": "flac"}
 
 
 def create_voice():
@@ -43,7 +40,11 @@ def create_voice():
     if upload is None:
         raise ApiError(422, "invalid_field", "attach the recording as a multipart file", "audio")
     data = upload.read()
-    extension, duration_ms = _check_audio(data)
+    try:
+        recording = read_recording(data)
+    except UnreadableRecording as exc:
+        raise ApiError(422, "invalid_field", str(exc), "audio") from None
+    extension, duration_ms = recording.extension, recording.duration_ms
 
     session = db()
     if voices.find_voice(session, g.api_key_id, name) is not None:
@@ -56,6 +57,7 @@ def create_voice():
         session.commit()
     except IntegrityError:  # the same name uploaded concurrently
         session.rollback()
+        _discard(key)  # no row names it
         raise ApiError(409, "voice_exists", f"a voice named {name!r} exists; delete it first", "name") from None
     log.info("event=voice_created voice=%s duration_ms=%d", name, duration_ms)
     return jsonify(_resource(voice)), 201
@@ -71,9 +73,19 @@ def get_voice(name: str):
 
 def delete_voice(name: str):
     session = db()
-    voices.delete_voice(session, _owned(name))
+    voice = _owned(name)
+    voices.delete_voice(session, voice)
     session.commit()
+    _discard(voice.audio_key)
     return "", 204
+
+
+def _discard(key: str) -> None:
+    """Removes a recording no row names; one left behind by a store error is only unused."""
+    try:
+        services().store.delete(key)
+    except Exception:
+        log.warning("event=voice_object_left key=%s", key, exc_info=True)
 
 
 def _owned(name: str) -> Voice:
@@ -81,23 +93,6 @@ def _owned(name: str) -> Voice:
     if voice is None:
         raise ApiError(404, "not_found", f"no voice named {name!r}")
     return voice
-
-
-def _check_audio(data: bytes) -> tuple[str, int]:
-    try:
-        info = soundfile.info(io.BytesIO(data))
-    except (RuntimeError, soundfile.LibsndfileError):
-        raise ApiError(422, "invalid_field", "must be a WAV or FLAC recording", "audio") from None
-    if info.format not in FORMATS:
-        raise ApiError(422, "invalid_field", "must be a WAV or FLAC recording", "audio")
-    duration_ms = round(info.frames * 1000 / info.samplerate)
-    if not MIN_VOICE_MS <= duration_ms <= MAX_VOICE_MS:
-        raise ApiError(
-            422, "invalid_field",
-            f"must last {MIN_VOICE_MS / 1000:g} to {MAX_VOICE_MS / 1000:g} s (got {duration_ms / 1000:g} s)",
-            "audio",
-        )
-    return FORMATS[info.format], duration_ms
 
 
 def _resource(voice: Voice) -> dict:

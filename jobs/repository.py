@@ -233,18 +233,29 @@ class Claim:
     lines: tuple[LinePlan, ...]  # with what earlier attempts already rendered
 
 
-def claim_job(session: Session, job_id: uuid.UUID, *, lease_s: int, max_attempts: int) -> Claim | None:
-    """Take a queued job, or a running one whose worker was lost (expired lease).
+def database_now(session: Session) -> datetime:
+    """The database's clock: leases and backoffs are set and compared on one clock, whichever
+    host writes them. (SQLite is a file on this host: this host's clock is its clock.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(select(func.now()))
+    return utcnow()
 
-    None when the job is finished, canceled, held by a live lease or out of attempts: a
-    redelivered message then does nothing.
+
+def _due(now: datetime):
+    """A queued job whose retry backoff, if any, is over."""
+    return and_(Job.status == JobStatus.QUEUED.value, or_(Job.not_before.is_(None), Job.not_before <= now))
+
+
+def claim_job(session: Session, job_id: uuid.UUID, *, lease_s: int, max_attempts: int) -> Claim | None:
+    """Take a queued job whose backoff is over, or a running one whose worker was lost
+    (expired lease).
+
+    None when the job is finished, canceled, held by a live lease, not yet due or out of
+    attempts: a redelivered message then does nothing.
     """
-    now = utcnow()
+    now = database_now(session)
     token = uuid.uuid4()
-    claimable = or_(
-        Job.status == JobStatus.QUEUED.value,
-        and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now),
-    )
+    claimable = or_(_due(now), and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now))
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, claimable, Job.attempts < max_attempts)
@@ -278,8 +289,17 @@ def job_queue(session: Session, job_id: uuid.UUID) -> str | None:
     return session.scalar(select(Job.queue).where(Job.id == job_id))
 
 
+def due_in_s(session: Session, job_id: uuid.UUID) -> float | None:
+    """Seconds until a queued job's retry backoff is over; None when it is not waiting for one."""
+    not_before = session.scalar(
+        select(Job.not_before).where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
+    )
+    now = database_now(session)
+    return (not_before - now).total_seconds() if not_before and not_before > now else None
+
+
 def queued_text_jobs(session: Session, queue: str, limit: int, exclude: uuid.UUID) -> list[uuid.UUID]:
-    """Up to `limit` other queued single-text jobs, oldest first, to render in the same batch.
+    """Up to `limit` other due queued single-text jobs, oldest first, to render in the same batch.
 
     On PostgreSQL, rows another worker is reading are skipped rather than waited for; the
     conditional claim decides in any case.
@@ -287,7 +307,7 @@ def queued_text_jobs(session: Session, queue: str, limit: int, exclude: uuid.UUI
     query = (
         select(Job.id)
         .where(
-            Job.status == JobStatus.QUEUED.value,
+            _due(database_now(session)),
             Job.queue == queue,
             Job.is_script.is_(False),
             Job.id != exclude,
@@ -310,7 +330,7 @@ def _held(claim: Claim):
 
 def renew_leases(session: Session, claims: list[Claim], lease_s: int) -> None:
     """Extends the leases of claims still held (a worker's heartbeat)."""
-    expires = utcnow() + timedelta(seconds=lease_s)
+    expires = database_now(session) + timedelta(seconds=lease_s)
     for claim in claims:
         session.execute(update(Job).where(_held(claim)).values(lease_expires_at=expires))
 
@@ -389,15 +409,20 @@ def _terminate(session: Session, claim: Claim, **values) -> bool:
     return bool(finished)
 
 
-def release_job(session: Session, claim: Claim, code: JobError, message: str, *, refund: bool = False) -> bool:
-    """Give a claimed job back to the queue after a transient failure. `refund`: this attempt
-    made progress (a script that ran out of time after rendering lines), so it does not count."""
+def release_job(
+    session: Session, claim: Claim, code: JobError, message: str, *, delay_s: float, refund: bool = False
+) -> bool:
+    """Give a claimed job back to the queue after a transient failure, not to be claimed for
+    `delay_s`. `refund`: this attempt made progress (a script that rendered lines), so it does
+    not count."""
+    now = database_now(session)
     outcome = session.execute(
         update(Job)
         .where(_held(claim))
         .values(
             status=JobStatus.QUEUED.value,
-            enqueued_at=utcnow(),
+            enqueued_at=now,
+            not_before=now + timedelta(seconds=delay_s) if delay_s > 0 else None,
             lease_token=None,
             lease_expires_at=None,
             error_code=JobError(code).value,
@@ -465,7 +490,7 @@ def sweep(
     Queued jobs get wake-ups by the rule of jobs.wakeups, given the messages `waiting` in each
     broker queue. The caller publishes the wake-ups after commit.
     """
-    now = utcnow()
+    now = database_now(session)
     expired = and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now)
     exhausted = session.execute(
         update(Job)

@@ -86,14 +86,20 @@ def timestamp(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def audio_key(job_id: uuid.UUID) -> str:
+# Each claim of a job writes under a prefix of its own, and the rows name the objects: a worker
+# that lost its lease (and renders on, unaware) can never change the bytes a finished job names.
+def _claim_prefix(job_id: uuid.UUID, claim_token: uuid.UUID) -> str:
+    return f"jobs/{job_id}/{claim_token.hex}"
+
+
+def audio_key(job_id: uuid.UUID, claim_token: uuid.UUID) -> str:
     """A text job's WAV, or a script's stitched master."""
-    return f"jobs/{job_id}/audio.wav"
+    return f"{_claim_prefix(job_id, claim_token)}/audio.wav"
 
 
-def line_key(job_id: uuid.UUID, index: int) -> str:
-    return f"jobs/{job_id}/lines/{index:03d}.wav"
+def line_key(job_id: uuid.UUID, claim_token: uuid.UUID, index: int) -> str:
+    return f"{_claim_prefix(job_id, claim_token)}/lines/{index:03d}.wav"
 
 
-def manifest_key(job_id: uuid.UUID) -> str:
-    return f"jobs/{job_id}/manifest.json"
+def manifest_key(job_id: uuid.UUID, claim_token: uuid.UUID) -> str:
+    return f"{_claim_prefix(job_id, claim_token)}/manifest.json"

@@ -17,6 +17,9 @@ class ObjectStore(Protocol):
     def open(self, key: str) -> BinaryIO:
         """A readable stream of the object; FileNotFoundError when absent."""
 
+    def delete(self, key: str) -> None:
+        """Remove the object; nothing happens when it is absent."""
+
     def download_url(self, key: str, filename: str) -> str | None:
         """A time-limited URL clients can fetch directly, or None to stream through the API."""
 

@@ -29,6 +29,9 @@ class LocalStore:
     def open(self, key: str) -> BinaryIO:
         return self.path(key).open("rb")
 
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
     def download_url(self, key: str, filename: str) -> str | None:
         return None
 

@@ -70,6 +70,10 @@ class S3Store:
                 raise FileNotFoundError(key) from exc
             raise
 
+    def delete(self, key: str) -> None:
+        with _reachable():
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
     def download_url(self, key: str, filename: str) -> str | None:
         return self.public_client.generate_presigned_url(
             "get_object",

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import numpy as np
 import requests
+import soundfile
 from botocore.config import Config
 from werkzeug.serving import make_server
 
@@ -58,6 +60,19 @@ def s3_environment(endpoint: str, bucket: str) -> dict[str, str]:
         "S3_ENDPOINT_URL": endpoint,
         "S3_PUBLIC_ENDPOINT_URL": public,
         **S3_CREDENTIALS,
+    }
+
+
+def service_environ(data_dir, database_url: str, s3_endpoint: str, bucket: str, model_dir, **extra: str) -> dict:
+    """The environment of an API and a worker on a fresh Redis database, an S3 bucket and the tiny model."""
+    return {
+        "CSM_DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "BROKER_URL": free_redis_db(),
+        **s3_environment(s3_endpoint, bucket),
+        "CSM_MODEL": str(model_dir),
+        "CSM_DEVICE": "cpu",
+        **extra,
     }
 
 
@@ -228,3 +243,13 @@ def wait_until_done(client: requests.Session, url: str) -> dict:
             return job
         time.sleep(0.3)
     raise TimeoutError(f"{url} still {job['status']} after {TIMEOUT_S} s")
+
+
+def corrupt_flac() -> bytes:
+    """A FLAC whose header is valid (1 s at 24 kHz) and whose frames are garbage."""
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, 24_000).astype(np.float32)  # does not compress away
+    soundfile.write(buffer, noise, 24_000, format="FLAC")
+    data = bytearray(buffer.getvalue())
+    data[200:] = bytes((b * 7 + 13) % 256 for b in data[200:])
+    return bytes(data)

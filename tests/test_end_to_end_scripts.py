@@ -11,7 +11,7 @@ import zipfile
 import pytest
 import requests
 
-from support import free_redis_db, make_settings, run_worker, s3_environment, serve_api, wait_until_done
+from support import make_settings, run_worker, serve_api, service_environ, wait_until_done
 
 SCRIPT = [
     {"speaker": 0, "text": "Welcome back to the show.", "pause_ms": 300},
@@ -110,17 +110,10 @@ def test_a_voice_is_uploaded_and_used(stack):
 
 
 def test_a_worker_killed_mid_script_is_resumed_without_rerendering(tmp_path, tiny_model_dir, postgres_database, s3_endpoint, s3_bucket):
-    environ = {
-        "CSM_DATA_DIR": str(tmp_path),
-        "DATABASE_URL": postgres_database(),
-        "BROKER_URL": free_redis_db(),
-        **s3_environment(s3_endpoint, s3_bucket),
-        "CSM_MODEL": str(tiny_model_dir),
-        "CSM_DEVICE": "cpu",
-        "SWEEP_INTERVAL_S": "1",
-        "REQUEUE_AFTER_S": "60",
-        "LEASE_S": "3",
-    }
+    environ = service_environ(
+        tmp_path, postgres_database(), s3_endpoint, s3_bucket, tiny_model_dir,
+        SWEEP_INTERVAL_S="1", REQUEUE_AFTER_S="60", LEASE_S="3",
+    )
     settings = make_settings(**environ)
     from cli import create_key
 

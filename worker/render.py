@@ -34,14 +34,17 @@ def render_job(job_id: uuid.UUID, runtime: Runtime) -> list[Outcome]:
     claim_args = dict(lease_s=settings.lease_s, max_attempts=settings.max_attempts)
     with runtime.sessions.begin() as session:
         claim = repository.claim_job(session, job_id, **claim_args)
-        riders = []
+        riders, own = [], []
         if claim is None or not claim.is_script:
             queue = claim.queue if claim else repository.job_queue(session, job_id)
             room = runtime.generator.max_batch_size - (claim is not None)
             others = repository.queued_text_jobs(session, queue, room, exclude=job_id) if queue else []
             riders = [c for c in (repository.claim_job(session, i, **claim_args) for i in others) if c]
+        if claim is None:
+            # A message that came before its job's backoff ended (a host clock ahead of the
+            # database's) is sent again for when the job is due.
+            own = [Outcome(job_id, Disposition.SKIPPED, wake_in_s=repository.due_in_s(session, job_id), queue=queue)]
     claims = [c for c in (claim, *riders) if c is not None]
-    own = [] if claim else [Outcome(job_id, Disposition.SKIPPED)]
     if not claims:
         log.info("event=job_skipped job_id=%s reason=not_claimable", job_id)
         return own

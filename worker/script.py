@@ -25,6 +25,7 @@ from worker.steps import (
     STORAGE_ERRORS,
     Outcome,
     database_failed,
+    discard,
     fail,
     generation_request,
     give_back,
@@ -54,6 +55,8 @@ def render_script(claim: Claim, runtime: Runtime) -> Outcome:
         voices = voice_prompts(runtime, claim, claim.lines)
     except (VoiceError, *STORAGE_ERRORS) as exc:
         return voice_failed(runtime, claim, exc)
+    except DATABASE_ERRORS as exc:
+        return database_failed(runtime, claim, exc)
     results = {line.index: line.result for line in claim.lines if line.result is not None}
     done_before = len(results)
     try:
@@ -101,16 +104,17 @@ def _render_lines(claim: Claim, runtime: Runtime, voices, audio: dict, results: 
         if synthesis.audio is None:
             result = LineResult(LineStatus.FAILED, synthesis.attempts, error=synthesis.error)
         else:
-            stored = store_wav(runtime, line_key(claim.job_id, line.index), synthesis.audio)
+            stored = store_wav(runtime, line_key(claim.job_id, claim.token, line.index), synthesis.audio)
             audio[line.index] = synthesis.audio
             result = LineResult(LineStatus.SUCCEEDED, synthesis.attempts, stored.key, stored.duration_ms, stored.sha256)
         with runtime.sessions.begin() as session:
             cancel = repository.record_line(session, claim, line.index, result)
         if cancel is None:
+            discard(runtime, *filter(None, [result.audio_key]))
             return Outcome.lost(claim)
         results[line.index] = result
         log.info("event=line_done job_id=%s line=%d status=%s", claim.job_id, line.index, result.status)
-        if cancel:
+        if cancel and len(results) < len(claim.lines):  # after the last line, the script is done
             with runtime.sessions.begin() as session:
                 repository.complete_job(session, claim, None, status=JobStatus.CANCELED)
             log.info("event=job_canceled job_id=%s after_line=%d", claim.job_id, line.index)
@@ -126,18 +130,20 @@ def _finish(runtime: Runtime, claim: Claim, results: dict[int, LineResult], audi
     sample_rate = runtime.generator.sample_rate
     master, entries = stitch(claim.lines, results, audio, sample_rate)
     manifest = {"job_id": str(claim.job_id), "sample_rate": sample_rate, "lines": entries}
-    master_result = store_wav(runtime, audio_key(claim.job_id), master)
+    master_result = store_wav(runtime, audio_key(claim.job_id, claim.token), master)
     manifest["duration_ms"] = master_result.duration_ms
-    runtime.store.put(manifest_key(claim.job_id), json.dumps(manifest, indent=2).encode(), "application/json")
+    manifest_at = manifest_key(claim.job_id, claim.token)
+    runtime.store.put(manifest_at, json.dumps(manifest, indent=2).encode(), "application/json")
     status, error = JobStatus.SUCCEEDED, None
     if failed:
         status = JobStatus.PARTIALLY_SUCCEEDED
         error = (JobError.LINES_FAILED, f"lines {', '.join(map(str, failed))} produced no audio; see the manifest")
     with runtime.sessions.begin() as session:
         done = repository.complete_job(
-            session, claim, master_result, status=status, manifest_key=manifest_key(claim.job_id), error=error
+            session, claim, master_result, status=status, manifest_key=manifest_at, error=error
         )
     if not done:
+        discard(runtime, master_result.key, manifest_at)
         return Outcome.lost(claim)
     log.info("event=job_%s job_id=%s lines=%d failed=%d", status.value, claim.job_id, len(claim.lines), len(failed))
     return Outcome.finished(claim, status)

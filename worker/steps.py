@@ -101,6 +101,15 @@ def store_wav(runtime: Runtime, key: str, audio) -> AudioResult:
     )
 
 
+def discard(runtime: Runtime, *keys: str) -> None:
+    """Removes objects that no row names (written under a claim that was lost meanwhile)."""
+    for key in keys:
+        try:
+            runtime.store.delete(key)
+        except STORAGE_ERRORS:
+            log.warning("event=object_left key=%s", key, exc_info=True)
+
+
 def fail(runtime: Runtime, claim: Claim, code: JobError, message: str) -> Outcome:
     with runtime.sessions.begin() as session:
         failed = repository.fail_job(session, claim, code, message)
@@ -135,7 +144,7 @@ def give_back(
         return fail(runtime, claim, code, message)
     delay = 0 if refund else min(BACKOFF_FIRST_S * BACKOFF_FACTOR ** (claim.attempt - 1), BACKOFF_MAX_S)
     with runtime.sessions.begin() as session:
-        released = repository.release_job(session, claim, code, f"retrying: {message}", refund=refund)
+        released = repository.release_job(session, claim, code, f"retrying: {message}", delay_s=delay, refund=refund)
     if not released:
         return Outcome.lost(claim)
     return Outcome.released(claim, delay)

@@ -20,6 +20,7 @@ from worker.steps import (
     STORAGE_ERRORS,
     Outcome,
     database_failed,
+    discard,
     fail,
     generation_request,
     give_back,
@@ -81,7 +82,7 @@ def _finish_text(runtime: Runtime, claim: Claim, synthesis: Synthesis, render_s:
             )
         return fail(runtime, claim, synthesis.code, synthesis.error)
     try:
-        result = store_wav(runtime, audio_key(claim.job_id), synthesis.audio)
+        result = store_wav(runtime, audio_key(claim.job_id, claim.token), synthesis.audio)
     except STORAGE_ERRORS as exc:
         return storage_failed(runtime, claim, exc)
     line = LineResult(LineStatus.SUCCEEDED, synthesis.attempts, result.key, result.duration_ms, result.sha256)
@@ -90,6 +91,7 @@ def _finish_text(runtime: Runtime, claim: Claim, synthesis: Synthesis, render_s:
             session, claim, result
         )
     if not completed:
+        discard(runtime, result.key)
         return Outcome.lost(claim)
     log.info(
         "event=job_succeeded job_id=%s duration_ms=%d render_s=%.2f rtf=%.3f",

@@ -13,6 +13,7 @@ from api import create_app
 from api_helpers import auth, submit
 from cli import create_key, init
 from jobs import repository
+from jobs.errors import JobError
 from jobs.repository import AudioResult, LineResult
 from jobs.resource import audio_key, line_key
 from jobs.status import JobStatus, LineStatus
@@ -22,8 +23,9 @@ from support import make_settings, s3_environment, serve_api
 WAV = b"RIFF" + bytes(range(256)) * 8
 
 
-def finish(app, job_id: str, *, lines: int = 1, failed_lines: tuple[int, ...] = ()) -> None:
-    """Renders a job the way a worker records it: each line's WAV stored, then the master."""
+def finish(app, job_id: str, *, lines: int = 1, failed_lines: tuple[int, ...] = ()) -> str:
+    """Renders a job the way a worker records it: each line's WAV stored, then the master (its
+    key is returned)."""
     services = app.extensions["csm_batch"]
     with services.sessions.begin() as session:
         claim = repository.claim_job(session, uuid.UUID(job_id), lease_s=60, max_attempts=3)
@@ -31,14 +33,15 @@ def finish(app, job_id: str, *, lines: int = 1, failed_lines: tuple[int, ...] = 
             if index in failed_lines:
                 repository.record_line(session, claim, index, LineResult(LineStatus.FAILED, 3, error="silent"))
                 continue
-            key = line_key(claim.job_id, index) if lines > 1 else audio_key(claim.job_id)
+            key = line_key(claim.job_id, claim.token, index) if lines > 1 else audio_key(claim.job_id, claim.token)
             services.store.put(key, WAV, "audio/wav")
             repository.record_line(session, claim, index, LineResult(LineStatus.SUCCEEDED, 1, key, 100, "x"))
-        services.store.put(audio_key(claim.job_id), WAV, "audio/wav")
-        result = AudioResult(audio_key(claim.job_id), 100, 24_000, len(WAV), "x")
+        services.store.put(audio_key(claim.job_id, claim.token), WAV, "audio/wav")
+        result = AudioResult(audio_key(claim.job_id, claim.token), 100, 24_000, len(WAV), "x")
         status = JobStatus.PARTIALLY_SUCCEEDED if failed_lines else JobStatus.SUCCEEDED
-        error = ("lines_failed", "some lines failed") if failed_lines else None
+        error = (JobError.LINES_FAILED, "some lines failed") if failed_lines else None
         repository.complete_job(session, claim, result, status=status, error=error)
+    return result.key
 
 
 def local_path(url: str) -> str:
@@ -49,12 +52,12 @@ def local_path(url: str) -> str:
 def test_a_signed_url_plays_the_audio_without_a_key(client, key, app):
     job = submit(client, key, {"text": "Hello."}).get_json()
     assert client.get(f"/v1/jobs/{job['id']}/audio-url", headers=auth(key)).status_code == 409  # queued
-    finish(app, job["id"])
+    stored_at = finish(app, job["id"])
 
     answer = client.get(f"/v1/jobs/{job['id']}/audio-url", headers=auth(key))
     assert answer.status_code == 200
     url = answer.get_json()["url"]
-    assert urlsplit(url).path == f"/files/jobs/{job['id']}/audio.wav"
+    assert urlsplit(url).path == f"/files/{stored_at}"
     expires = int(parse_qs(urlsplit(url).query)["expires"][0])
     assert 0 < expires - time.time() <= 3600
     assert answer.get_json()["expires_at"].endswith("Z")
@@ -68,22 +71,22 @@ def test_a_signed_url_plays_the_audio_without_a_key(client, key, app):
 
 def test_a_tampered_or_expired_url_is_refused(client, key, app, settings):
     job = submit(client, key, {"text": "Hello."}).get_json()
-    finish(app, job["id"])
+    stored_at = finish(app, job["id"])
     url = client.get(f"/v1/jobs/{job['id']}/audio-url", headers=auth(key)).get_json()["url"]
     query = parse_qs(urlsplit(url).query)
     other = submit(client, key, {"text": "Another."}).get_json()
-    finish(app, other["id"])
+    other_at = finish(app, other["id"])
 
     # The signature of one object does not open another.
-    assert client.get(f"/files/jobs/{other['id']}/audio.wav?{urlsplit(url).query}").status_code == 403
+    assert client.get(f"/files/{other_at}?{urlsplit(url).query}").status_code == 403
     forged = urlencode({"expires": int(query["expires"][0]) + 10, "signature": query["signature"][0]})
-    assert client.get(f"/files/jobs/{job['id']}/audio.wav?{forged}").status_code == 403
+    assert client.get(f"/files/{stored_at}?{forged}").status_code == 403
     secret = signing.load_or_create_secret(settings.url_secret_path)
     past = int(time.time()) - 1
-    expired = urlencode({"expires": past, "signature": signing.signature(secret, f"jobs/{job['id']}/audio.wav", past)})
-    refused = client.get(f"/files/jobs/{job['id']}/audio.wav?{expired}")
+    expired = urlencode({"expires": past, "signature": signing.signature(secret, stored_at, past)})
+    refused = client.get(f"/files/{stored_at}?{expired}")
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "forbidden"
-    assert client.get(f"/files/jobs/{job['id']}/audio.wav").status_code == 403
+    assert client.get(f"/files/{stored_at}").status_code == 403
 
 
 def test_every_api_process_of_a_host_signs_with_the_same_secret(client, key, app, settings):
@@ -98,10 +101,10 @@ def test_each_line_of_a_script_has_its_url_as_it_finishes(client, key, app):
     script = [{"speaker": 0, "text": "One."}, {"speaker": 1, "text": "Two."}, {"speaker": 0, "text": "Three."}]
     job = submit(client, key, {"script": script}).get_json()
     assert client.get(f"/v1/jobs/{job['id']}/lines/0/audio-url", headers=auth(key)).status_code == 409
-    finish(app, job["id"], lines=3, failed_lines=(1,))
+    master_at = finish(app, job["id"], lines=3, failed_lines=(1,))
 
     first = client.get(f"/v1/jobs/{job['id']}/lines/0/audio-url", headers=auth(key)).get_json()["url"]
-    assert urlsplit(first).path == f"/files/jobs/{job['id']}/lines/000.wav"
+    assert urlsplit(first).path == f"/files/{master_at.removesuffix('audio.wav')}lines/000.wav"
     assert client.get(local_path(first)).data == WAV
     failed = client.get(f"/v1/jobs/{job['id']}/lines/1/audio-url", headers=auth(key))
     assert failed.status_code == 409 and failed.get_json()["error"]["code"] == "not_ready"

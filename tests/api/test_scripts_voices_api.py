@@ -4,13 +4,14 @@ import io
 import pytest
 
 from api_helpers import auth, published_messages, stored_jobs, submit
-from support import wav_bytes
+from support import corrupt_flac, wav_bytes
 
 
-def upload_voice(client, key, name="narrator", seconds=2.0, transcript="Hello, I am the narrator."):
+def upload_voice(client, key, name="narrator", seconds=2.0, transcript="Hello, I am the narrator.", audio=None):
+    audio = wav_bytes(seconds) if audio is None else audio
     return client.post(
         "/v1/voices",
-        data={"name": name, "transcript": transcript, "audio": (io.BytesIO(wav_bytes(seconds)), "v.wav")},
+        data={"name": name, "transcript": transcript, "audio": (io.BytesIO(audio), "v.wav")},
         headers=auth(key),
         content_type="multipart/form-data",
     )
@@ -67,6 +68,7 @@ def test_voices_are_uploaded_listed_used_and_deleted(client, key, settings):
 
     assert client.delete("/v1/voices/narrator", headers=auth(key)).status_code == 204
     assert client.get("/v1/voices/narrator", headers=auth(key)).status_code == 404
+    assert not stored[0].exists()  # the recording goes with it
     assert submit(client, key, {"text": "hi", "voice": "narrator"}).status_code == 422
 
 
@@ -88,6 +90,24 @@ def test_bad_voice_uploads_name_the_field(client, key, data, field):
 def test_voice_length_limits(client, key, seconds):
     response = upload_voice(client, key, seconds=seconds)
     assert response.status_code == 422 and response.get_json()["error"]["field"] == "audio"
+
+
+@pytest.mark.parametrize(
+    "audio, reason",
+    [
+        (corrupt_flac(), "must decode completely"),  # a valid header is not enough
+        (wav_bytes(1.0, rate=1_000_003), "sample rate must be 8000 to 192000 Hz (got 1000003 Hz)"),
+        (wav_bytes(1.0, rate=4_000), "sample rate must be 8000 to 192000 Hz (got 4000 Hz)"),
+        (wav_bytes(1.0, channels=3), "mono or stereo"),
+    ],
+    ids=["garbage-frames", "1000003-hz", "4000-hz", "3-channels"],
+)
+def test_a_voice_is_decoded_whole_at_upload(client, key, settings, audio, reason):
+    response = upload_voice(client, key, audio=audio)
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["field"] == "audio" and reason in error["message"]
+    assert not list(settings.local_store_dir.rglob("prompt.*"))  # nothing stored
 
 
 def test_a_voice_must_be_a_recording(client, key):

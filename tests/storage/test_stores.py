@@ -44,3 +44,20 @@ def test_local_store_round_trip_and_containment(tmp_path):
     assert [p.name for p in (tmp_path / "objects" / "jobs" / "a").iterdir()] == ["audio.wav"]
     with pytest.raises(ValueError):
         store.put("../escape.wav", b"x", "audio/wav")
+
+
+@pytest.fixture(params=["s3", "local"])
+def store(request, tmp_path):
+    if request.param == "local":
+        return LocalStore(tmp_path / "objects")
+    return make_store(make_settings(**s3_environment(request.getfixturevalue("s3_endpoint"),
+                                                     request.getfixturevalue("s3_bucket"))))
+
+
+def test_delete_removes_an_object_and_ignores_an_absent_one(store):
+    store.ensure_ready()
+    store.put("voices/v/prompt.wav", b"RIFF", "audio/wav")
+    store.delete("voices/v/prompt.wav")
+    store.delete("voices/v/prompt.wav")
+    with pytest.raises(FileNotFoundError):
+        store.open("voices/v/prompt.wav")

@@ -4,9 +4,8 @@ import io
 import uuid
 import wave
 
-from jobs.resource import audio_key
 from support import s3_client
-from worker_helpers import lines, render, row
+from worker_helpers import lines, render, row, set_not_before
 from worker_helpers import submit as submit_body
 
 
@@ -18,13 +17,16 @@ def test_a_redelivered_task_renders_once_and_finishes_once(runtime):
     job_id = submit(runtime)
     assert render(runtime, job_id).status == "succeeded"
     first = row(runtime, job_id)
-    stored = s3_client(runtime.settings.s3_endpoint_url).head_object(Bucket=runtime.settings.s3_bucket, Key=audio_key(job_id))
+    s3 = s3_client(runtime.settings.s3_endpoint_url)
+    stored = s3.head_object(Bucket=runtime.settings.s3_bucket, Key=first.audio_key)
 
     assert render(runtime, job_id).disposition == "skipped"
     second = row(runtime, job_id)
-    again = s3_client(runtime.settings.s3_endpoint_url).head_object(Bucket=runtime.settings.s3_bucket, Key=audio_key(job_id))
+    again = s3.head_object(Bucket=runtime.settings.s3_bucket, Key=second.audio_key)
     assert len(runtime.generator.batches) == 1
-    assert (second.status, second.finished_at, second.attempts) == ("succeeded", first.finished_at, 1)
+    assert (second.status, second.finished_at, second.attempts, second.audio_key) == (
+        "succeeded", first.finished_at, 1, first.audio_key
+    )
     assert again["LastModified"] == stored["LastModified"] and again["ETag"] == stored["ETag"]
 
 
@@ -33,7 +35,8 @@ def test_the_stored_wav_matches_the_row(runtime):
     render(runtime, job_id)
     job = row(runtime, job_id)
     data = runtime.store.open(job.audio_key).read()
-    assert job.audio_key == f"jobs/{job_id}/audio.wav"
+    claim_prefix = f"jobs/{job_id}/{job.audio_key.split('/')[2]}"
+    assert job.audio_key == f"{claim_prefix}/audio.wav" and len(claim_prefix) == len(f"jobs/{job_id}/") + 32
     assert (job.audio_bytes, job.audio_sha256) == (len(data), hashlib.sha256(data).hexdigest())
     with wave.open(io.BytesIO(data)) as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 24_000)
@@ -62,6 +65,7 @@ def test_a_storage_outage_gives_the_job_back_then_fails_after_the_last_attempt(m
     retrying = render(runtime, job_id)
     assert (retrying.disposition, retrying.wake_in_s) == ("released", 5)
     assert row(runtime, job_id).status == "queued"
+    set_not_before(runtime, [job_id], 0)  # its backoff ends
     assert render(runtime, job_id).status == "failed"
     job = row(runtime, job_id)
     assert (job.status, job.error_code, job.attempts) == ("failed", "storage_unavailable", 2)

@@ -2,18 +2,18 @@
 failed lines, cancellation between lines, and resumption after a crash."""
 import io
 import json
-import uuid
 import wave
 
+import psycopg
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
+from support import wav_bytes
 
 from jobs import repository
 from jobs.keys import create_key
 from jobs.models import Job, utcnow
-from jobs.voices import add_voice
 from worker.context import fit_context
-from worker_helpers import lines, render, row, submit
+from worker_helpers import add_voice_object, lines, render, row, submit
 
 SCRIPT = [
     {"speaker": 0, "text": "Did the batch finish?", "pause_ms": 200},
@@ -40,7 +40,8 @@ def test_a_three_speaker_script_renders_lines_master_and_manifest(runtime):
     job_id = script_job(runtime)
     assert render(runtime, job_id).status == "succeeded"
     job = row(runtime, job_id)
-    assert (job.lines_done, job.lines_total, job.manifest_key) == (3, 3, f"jobs/{job_id}/manifest.json")
+    prefix = job.audio_key.removesuffix("/audio.wav")  # the claim's
+    assert (job.lines_done, job.lines_total, job.manifest_key) == (3, 3, f"{prefix}/manifest.json")
 
     # Each line saw the lines before it, with their audio, as context.
     contexts = [[(s.speaker, s.text) for s in batch[0].context] for batch in runtime.generator.batches]
@@ -50,7 +51,7 @@ def test_a_three_speaker_script_renders_lines_master_and_manifest(runtime):
     rate, master_samples = wav_info(read(runtime, job.audio_key))
     assert rate == 24_000 and manifest["duration_ms"] == job.duration_ms == round(master_samples * 1000 / rate)
     entries = manifest["lines"]
-    assert [e["key"] for e in entries] == [f"jobs/{job_id}/lines/{i:03d}.wav" for i in range(3)]
+    assert [e["key"] for e in entries] == [f"{prefix}/lines/{i:03d}.wav" for i in range(3)]
     assert entries[0]["start_ms"] == 0
     for entry, following, line in zip(entries, entries[1:], SCRIPT):
         assert following["start_ms"] == pytest.approx(entry["end_ms"] + line["pause_ms"], abs=1)
@@ -74,20 +75,26 @@ def test_a_line_that_never_speaks_is_named_and_the_job_partially_succeeds(make_r
     assert entries[2]["start_ms"] == pytest.approx(entries[0]["end_ms"] + SCRIPT[0]["pause_ms"], abs=1)
 
 
-def test_cancel_stops_a_running_script_between_lines(make_runtime):
+@pytest.mark.parametrize(
+    "during, status, rendered", [(0, "canceled", ["succeeded", "pending", "pending"]), (2, "succeeded", ["succeeded"] * 3)]
+)
+def test_cancel_stops_a_running_script_after_the_current_line(make_runtime, during, status, rendered):
+    """...and a cancel during the last line comes too late: the script completes."""
     runtime = None
 
-    def cancel_after_first_line(request):
-        if request.text == SCRIPT[0]["text"]:
+    def cancel_during_a_line(request):
+        if request.text == SCRIPT[during]["text"]:
             with runtime.sessions.begin() as session:
                 repository.cancel_job(session, session.get(Job, job_id))
         return False
 
-    runtime = make_runtime(silence=cancel_after_first_line)
+    runtime = make_runtime(silence=cancel_during_a_line)
     job_id = script_job(runtime)
-    assert render(runtime, job_id).status == "canceled"
-    assert [line.status for line in lines(runtime, job_id)] == ["succeeded", "pending", "pending"]
-    assert len(runtime.generator.batches) == 1 and row(runtime, job_id).status == "canceled"
+    assert render(runtime, job_id).status == status
+    assert [line.status for line in lines(runtime, job_id)] == rendered
+    job = row(runtime, job_id)
+    assert len(runtime.generator.batches) == during + 1 and job.status == status
+    assert (job.audio_key is not None, job.manifest_key is not None) == (status == "succeeded",) * 2
 
 
 class WorkerDied(BaseException):
@@ -118,21 +125,15 @@ def test_a_crashed_script_resumes_from_its_first_unfinished_line(make_runtime):
 
 
 def test_a_voice_prompt_is_the_speakers_first_context(runtime, tiny_model_dir):
-    recording = io.BytesIO()
-    with wave.open(recording, "wb") as out:  # 1 s at 16 kHz: the worker resamples it to 24 kHz
-        out.setnchannels(1), out.setsampwidth(2), out.setframerate(16_000)
-        out.writeframes(b"\x10\x00" * 16_000)
-    voice_id = uuid.uuid4()
-    runtime.store.put(f"voices/{voice_id}/prompt.wav", recording.getvalue(), "audio/wav")
     with runtime.sessions.begin() as session:
         owner = create_key(session, "voiced")[0].id
-        add_voice(session, owner, "narrator", "I narrate.", f"voices/{voice_id}/prompt.wav", 1000, voice_id)
+    add_voice_object(runtime, owner, "narrator", wav_bytes(1.0, rate=16_000))  # the worker resamples it to 24 kHz
     script = [{"speaker": 0, "text": "Once upon a time.", "voice": "narrator"}, {"speaker": 1, "text": "Go on."}]
     job_id = submit(runtime, {"script": script, "max_audio_length_ms": 320}, owner=owner)
     assert render(runtime, job_id).status == "succeeded"
     for batch in runtime.generator.batches:
         prompt = batch[0].context[0]
-        assert (prompt.speaker, prompt.text, prompt.audio.shape[-1]) == (0, "I narrate.", 24_000)
+        assert (prompt.speaker, prompt.text, prompt.audio.shape[-1]) == (0, "I am narrator.", 24_000)
 
 
 def test_context_drops_oldest_lines_then_other_speakers_voices():
@@ -177,3 +178,38 @@ def test_a_line_longer_than_the_time_limit_fails_the_script_after_its_attempts(m
     job_id = script_job(runtime)
     assert render(runtime, job_id).status == "failed"
     assert row(runtime, job_id).error_code == "timeout"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_passing_database_error_mid_script_gives_the_job_back_to_resume(make_runtime, database_url):
+    server, name = database_url.replace("+psycopg", "").rsplit("/", 1)
+    admin = psycopg.connect(f"{server}/test", autocommit=True)  # a database may not refuse its own session
+
+    def outage_while_the_second_line_renders(request):
+        if request.text == SCRIPT[1]["text"]:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+        return False
+
+    def back_after_the_first_failure(context):
+        if not context.is_pre_ping:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+    runtime = make_runtime(silence=outage_while_the_second_line_renders)
+    event.listen(runtime.sessions.kw["bind"], "handle_error", back_after_the_first_failure)
+    job_id = script_job(runtime)
+    try:
+        outcome = render(runtime, job_id)
+    finally:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.close()
+    assert (outcome.disposition, outcome.wake_in_s) == ("released", 0)  # it had rendered a line
+    job = row(runtime, job_id)
+    assert (job.status, job.error_code, job.attempts, job.lines_done) == ("queued", "database_unavailable", 0, 1)
+
+    resumed = make_runtime()
+    assert render(resumed, job_id).status == "succeeded"
+    assert [[r.text for r in batch] for batch in resumed.generator.batches] == [[SCRIPT[1]["text"]], [SCRIPT[2]["text"]]]

@@ -1,10 +1,15 @@
 import uuid
+from datetime import timedelta
+
+from sqlalchemy import update
+from support import s3_client
 
 from jobs import repository
 from jobs.keys import create_key
-from jobs.models import Job, JobLine
+from jobs.models import Job, JobLine, utcnow
 from jobs.queue import RENDER_QUEUE
 from jobs.validation import parse_job_request
+from jobs.voices import add_voice
 from worker import render as render_path
 from worker.steps import Outcome
 
@@ -22,6 +27,13 @@ def row(runtime, job_id) -> Job:
         return session.get(Job, job_id)
 
 
+def set_not_before(runtime, job_ids, seconds_from_now: float) -> None:
+    """Moves the end of the jobs' retry backoff (0: it is over)."""
+    with runtime.sessions.begin() as session:
+        due = utcnow() + timedelta(seconds=seconds_from_now)
+        session.execute(update(Job).where(Job.id.in_(job_ids)).values(not_before=due))
+
+
 def lines(runtime, job_id) -> list[JobLine]:
     with runtime.sessions() as session:
         return repository.job_lines(session, job_id)
@@ -29,4 +41,20 @@ def lines(runtime, job_id) -> list[JobLine]:
 
 def render(runtime, job_id) -> Outcome:
     """Renders job_id (with riders) -> what became of job_id."""
-    return render_path.render_job(job_id, runtime)[0]
+    return render_all(runtime, job_id)[0]
+
+
+def render_all(runtime, job_id) -> list[Outcome]:
+    """Renders job_id (with riders) -> what became of each job, job_id's first."""
+    return render_path.render_job(job_id, runtime)
+
+
+def add_voice_object(runtime, owner: int, name: str, recording: bytes, **put_args) -> None:
+    """A voice of `owner` stored as `recording` as it is, past the API's checks (an older
+    upload, say); `put_args`: more of S3's PutObject arguments."""
+    voice_id = uuid.uuid4()
+    key = f"voices/{voice_id}/prompt.wav"
+    settings = runtime.settings
+    s3_client(settings.s3_endpoint_url).put_object(Bucket=settings.s3_bucket, Key=key, Body=recording, **put_args)
+    with runtime.sessions.begin() as session:
+        add_voice(session, owner, name, f"I am {name}.", key, 1000, voice_id)
