@@ -32,6 +32,7 @@ def test_the_dry_run_passes_every_section_and_writes_its_report(tmp_path):
     assert statuses == dict.fromkeys(SECTIONS, "ok") | {"benchmark_compiled": statuses["benchmark_compiled"]}
     if any((ROOT / ".whl").glob("*.whl")):  # fetched by scripts/fetch-gpu-wheels: installed and first on sys.path
         assert report["sections"]["environment"]["carried_wheels_win"] is True
+    assert report["sections"]["environment"]["sdpa"]["decode"]["ops"]  # the kernel the engine's attention got
     assert report["sections"]["tiny_model"]["replay_equals_eager"] == [True, True, True]
     assert "5 skipped" in report["sections"]["gpu_tests"]["summary"]  # collected without the service's conftest
     benchmark = report["sections"]["benchmark"]
