@@ -134,7 +134,8 @@ def build_models(shape: str, device: torch.device, dtype: torch.dtype) -> tuple[
 
 
 def engine_model(config: CsmConfig, state: dict) -> CsmModel:
-    """A CsmModel assigned the shared tensors: each call has its own caches, the weights are not copied."""
+    """A CsmModel assigned the shared tensors, with caches of its own. Only the fused projections (q/k/v,
+    gate/up) are new tensors: loading stacks their parts."""
     with torch.device("meta"):
         model = CsmModel(config)
     model.load_state_dict(state, strict=True, assign=True)

@@ -34,7 +34,7 @@ def test_the_dry_run_passes_every_section_and_writes_its_report(tmp_path):
         assert report["sections"]["environment"]["carried_wheels_win"] is True
     assert report["sections"]["environment"]["sdpa"]["decode"]["ops"]  # the kernel the engine's attention got
     assert report["sections"]["tiny_model"]["replay_equals_eager"] == [True, True, True]
-    assert "5 skipped" in report["sections"]["gpu_tests"]["summary"]  # collected without the service's conftest
+    assert " skipped, " in report["sections"]["gpu_tests"]["summary"]  # all collected, without the service
     benchmark = report["sections"]["benchmark"]
     assert [(case["impl"], case["batch"], case["repeats"]) for case in benchmark["summary"]] == [
         ("transformers", 1, 3), ("reference", 1, 3), ("engine (eager)", 1, 3), ("engine (eager)", 2, 3)]
