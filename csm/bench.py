@@ -60,7 +60,7 @@ TARGET_X_REALTIME_BATCH64 = 1000
 TARGET_SPEEDUP_VS_TRANSFORMERS = 5
 # Frame counts of the two runs whose difference gives a per-frame count (prompt and set-up cancel out); they
 # differ by a multiple of the engine's stop-check interval, so its checks are counted at their real rate.
-COUNT_FRAMES = (4, 12)
+COUNT_FRAMES = (2, 6)
 
 
 @dataclass
