@@ -2,7 +2,8 @@
 
 Starts the API (gunicorn) and one worker (with its sweeper) as child processes, submits an
 example conversation over REST as a script job, polls until done, downloads the stitched
-master, each line's WAV and the manifest, and stops both.
+master, each line's WAV and the manifest, and stops both. When either child stops early (a
+worker without its model exits at start-up), the demo says why and exits non-zero.
 """
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -24,9 +27,13 @@ from jobs.queue import ALL_QUEUES
 
 POLL_S = 0.5
 TIMEOUT_S = 600
+STOP_TIMEOUT_S = 30  # a warm shutdown's wait for the current render before the group is killed
+LOG_TAIL_LINES = 5
 
 
 def run_demo(settings: Settings, script: Path, out_dir: Path) -> int:
+    """0 when the script rendered; 1 when it failed or the API or worker stopped; Ctrl-C and
+    SIGTERM stop both children before the demo ends."""
     lines = json.loads(script.read_text())
     init(settings)
     key = create_key(settings, "demo")
@@ -38,32 +45,46 @@ def run_demo(settings: Settings, script: Path, out_dir: Path) -> int:
     print(f"model={settings.csm_model} database={settings.database_url} broker={settings.broker_url}")
 
     started = time.perf_counter()
-    with ExitStack() as stack:
-        # Children get the same settings, whatever directory they resolve paths from.
-        env = {**os.environ, "CSM_DATA_DIR": str(settings.data_dir)}
-        stack.enter_context(_process("api", logs, env, [
-            "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "api.wsgi:app",
-        ]))
-        stack.enter_context(_process("worker", logs, env, [
-            "-m", "celery", "-A", "worker.main:app", "worker", "--beat", "--pool", "prefork",
-            "--concurrency", "1", "--queues", ",".join(ALL_QUEUES), "--loglevel", "INFO",
-        ]))
-        client = requests.Session()
-        client.headers["Authorization"] = f"Bearer {key}"
-        _wait_healthy(client, base)
-        submitted = client.post(f"{base}/v1/jobs", json={"script": lines}, timeout=30)
-        submitted.raise_for_status()
-        print(f"submitted a script of {len(lines)} lines; rendering (logs in {logs})")
-        job = _wait_done(client, base, submitted.json()["id"])
-        if job["result"] is None:
-            print(f"the script {job['status']}: {job['error']}")
-            return 1
-        outputs = {"conversation.wav": job["result"]["audio_url"], "manifest.json": job["result"]["manifest_url"]}
-        outputs |= {f"line-{i:02d}.wav": url for i, url in enumerate(job["result"]["line_audio_urls"])}
-        for name, url in outputs.items():
-            response = client.get(url, timeout=60)
-            response.raise_for_status()
-            (out_dir / name).write_bytes(response.content)
+    try:
+        with _sigterm_unwinds(), ExitStack() as stack:
+            # Children get the same settings, whatever directory they resolve paths from.
+            env = {**os.environ, "CSM_DATA_DIR": str(settings.data_dir)}
+            children = [
+                stack.enter_context(_process("API", logs / "api.log", env, [
+                    "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "api.wsgi:app",
+                ])),
+                stack.enter_context(_process("worker", logs / "worker.log", env, [
+                    "-m", "celery", "-A", "worker.main:app", "worker", "--beat", "--pool", "prefork",
+                    "--concurrency", "1", "--queues", ",".join(ALL_QUEUES), "--loglevel", "INFO",
+                ])),
+            ]
+
+            def running() -> None:
+                for child in children:
+                    child.check_running()
+
+            client = requests.Session()
+            client.headers["Authorization"] = f"Bearer {key}"
+            _wait_healthy(client, base, running)
+            submitted = client.post(f"{base}/v1/jobs", json={"script": lines}, timeout=30)
+            submitted.raise_for_status()
+            print(f"submitted a script of {len(lines)} lines; rendering (logs in {logs})")
+            job = _wait_done(client, base, submitted.json()["id"], running)
+            if job["result"] is None:
+                print(f"the script {job['status']}: {job['error']}")
+                return 1
+            outputs = {"conversation.wav": job["result"]["audio_url"], "manifest.json": job["result"]["manifest_url"]}
+            outputs |= {f"line-{i:02d}.wav": url for i, url in enumerate(job["result"]["line_audio_urls"])}
+            for name, url in outputs.items():
+                response = client.get(url, timeout=60)
+                response.raise_for_status()
+                (out_dir / name).write_bytes(response.content)
+    except ChildStopped as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("demo: interrupted; the API and the worker are stopped", file=sys.stderr)
+        return 130
     manifest = json.loads((out_dir / "manifest.json").read_text())
     for line in manifest["lines"]:
         print(
@@ -77,9 +98,30 @@ def run_demo(settings: Settings, script: Path, out_dir: Path) -> int:
     return 0 if job["status"] == "succeeded" else 1
 
 
-def _wait_done(client: requests.Session, base: str, job_id: str) -> dict:
+class ChildStopped(RuntimeError):
+    """The API or the worker exited while the demo still needed it."""
+
+
+@dataclass(frozen=True)
+class _Child:
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    def check_running(self) -> None:
+        if self.process.poll() is None:
+            return
+        tail = self.log.read_text(errors="replace").strip().splitlines()[-LOG_TAIL_LINES:]
+        raise ChildStopped(
+            f"the {self.name} stopped (exit status {self.process.returncode}); the end of {self.log}:\n"
+            + "\n".join(tail)
+        )
+
+
+def _wait_done(client: requests.Session, base: str, job_id: str, running: Callable[[], None]) -> dict:
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
+        running()
         job = client.get(f"{base}/v1/jobs/{job_id}", timeout=30).json()
         if job["status"] not in ("queued", "running"):
             return job
@@ -87,35 +129,57 @@ def _wait_done(client: requests.Session, base: str, job_id: str) -> dict:
     raise TimeoutError(f"job {job_id} did not finish in {TIMEOUT_S} s")
 
 
-def _wait_healthy(client: requests.Session, base: str) -> None:
+def _wait_healthy(client: requests.Session, base: str, running: Callable[[], None]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        running()
         try:
             if client.get(f"{base}/healthz", timeout=2).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting
             pass
         time.sleep(0.2)
     raise TimeoutError("the API did not start within 60 s")
 
 
 @contextmanager
-def _process(name: str, logs: Path, env: dict[str, str], args: list[str]):
-    with (logs / f"{name}.log").open("ab") as log:
+def _sigterm_unwinds():
+    """SIGTERM unwinds the demo like Ctrl-C, so its children are stopped on the way out; a
+    second one waits for that."""
+
+    def stop(signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _process(name: str, log_path: Path, env: dict[str, str], args: list[str]):
+    """A child in a process group of its own (a terminal's Ctrl-C reaches only the demo, which
+    stops it in order), stopped with everything in its group when the demo ends."""
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        yield process
+        yield _Child(name, process, log_path)
     finally:
-        # SIGTERM to the main process only: Celery's warm shutdown; its children follow.
+        # SIGTERM to the main process first: gunicorn's and Celery's warm shutdown stop their
+        # own children; then whatever is left of the group.
         process.terminate()
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
+            pass
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait()
 
 
 def _free_port() -> int:

@@ -216,6 +216,13 @@ def emit_webhook_events(sessions, url: str, count: int) -> list[str]:
         return list(session.scalars(select(WebhookEvent.id).where(WebhookEvent.api_key_id == owner)))
 
 
+def demo_environment(data_dir: Path, model: str) -> dict[str, str]:
+    """The environment of `csm-batch demo` on the embedded default, whatever the tests' own."""
+    services = {"DATABASE_URL", "BROKER_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL"}
+    env = {key: value for key, value in os.environ.items() if key not in services}
+    return env | {"CSM_DATA_DIR": str(data_dir), "CSM_MODEL": model, "CSM_DEVICE": "cpu"}
+
+
 @dataclass
 class Stack:
     base: str

@@ -3,7 +3,6 @@ tiny model, Redis, PostgreSQL and an S3 server (the `stack` fixture); and the sa
 embedded default."""
 import hashlib
 import io
-import os
 import subprocess
 import sys
 import wave
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import update
 
-from support import ROOT, TIMEOUT_S, wait_until_done
+from support import ROOT, TIMEOUT_S, demo_environment, wait_until_done
 from jobs import repository
 from jobs.db import make_engine, make_session_factory
 from jobs.keys import find_key
@@ -61,15 +60,11 @@ def test_the_sweeper_requeues_a_job_whose_message_was_lost(stack):
 
 
 def test_the_embedded_demo_renders_the_example_conversation(tmp_path, tiny_model_dir):
-    env = {
-        key: value for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "BROKER_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL"}
-    }
-    env |= {"CSM_DATA_DIR": str(tmp_path / "data"), "CSM_MODEL": str(tiny_model_dir), "CSM_DEVICE": "cpu"}
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "cli", "demo", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S * 2,
+        cwd=ROOT, env=demo_environment(tmp_path / "data", str(tiny_model_dir)), capture_output=True, text=True,
+        timeout=TIMEOUT_S * 2,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     names = sorted(path.name for path in out.iterdir())

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import celeryd_init, worker_init, worker_process_init, worker_shutting_down
 
 from config import Settings
 from jobs.queue import DISPATCH_TASK, SWEEP_TASK, make_celery
@@ -39,12 +39,34 @@ def create_worker_app(settings: Settings, *, load_model: bool) -> Celery:
     observe.connect(settings)
     if load_model:
 
+        @celeryd_init.connect(weak=False)
+        def check_model(**_kwargs) -> None:  # the main process, before any child exists
+            runtime.check_model_files(settings)
+
         @worker_process_init.connect(weak=False)
         def load(**_kwargs) -> None:
-            runtime.init_process(settings)
+            runtime.init_child_or_stop(settings)
+
+        _fail_on_cold_shutdown()
 
     return app
 
 
 def _periodic(task: str, interval_s: float) -> dict:
     return {"task": task, "schedule": interval_s, "options": {"expires": max(interval_s, STALE_AFTER_S)}}
+
+
+def _fail_on_cold_shutdown() -> None:
+    """A cold shutdown (SIGQUIT: what a child that cannot load the model sends) means failure,
+    and Celery names EX_FAILURE for it, but its cold path exits 0: keep that code."""
+    workers = []
+
+    @worker_init.connect(weak=False)
+    def remember(sender, **_kwargs) -> None:
+        workers.append(sender)
+
+    @worker_shutting_down.connect(weak=False)
+    def keep_code(how, exitcode, **_kwargs) -> None:
+        if how == "Cold":
+            for worker in workers:
+                worker.exitcode = exitcode

@@ -6,6 +6,8 @@ the API and never in a parent that forks.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -75,6 +77,34 @@ def process_sessions(settings: Settings) -> sessionmaker[Session]:
 def init_process(settings: Settings) -> None:
     global _current
     _current = load_runtime(settings)
+
+
+def check_model_files(settings: Settings) -> None:
+    """Finds the model's files without loading them, so a parent that forks may call it: nothing
+    runs on torch, let alone CUDA. A worker without its model exits here, with the reason and
+    status 1, before it takes any message. (The tiny model is built by the children: it needs
+    torch, and it cannot be missing.)"""
+    from csm import ModelFilesError, resolve_model
+    from csm.resolve import TINY_SPEC
+
+    if settings.csm_model == TINY_SPEC:
+        return
+    try:
+        resolve_model(settings.csm_model, settings.model_cache_dir)
+    except ModelFilesError as exc:
+        raise SystemExit(f"csm-batch worker: cannot start: {exc}") from None
+
+
+def init_child_or_stop(settings: Settings) -> None:
+    """A pool child's start-up: load the model, or stop the whole worker (cold shutdown, exit
+    status 1; other children's jobs go back to the queue) rather than leave a child without a
+    model to take messages and fail them."""
+    try:
+        init_process(settings)
+    except Exception:
+        log.critical("event=model_load_failed model=%s: the worker stops", settings.csm_model, exc_info=True)
+        os.kill(os.getppid(), signal.SIGQUIT)
+        os._exit(1)  # before the pool hands this child a message
 
 
 def current(settings: Settings) -> Runtime:
