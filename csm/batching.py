@@ -102,6 +102,7 @@ class FrameLoop:
         self.codes = torch.zeros(max_batch, self.max_seq, self.codebooks, dtype=torch.long, device=device)
         self.frame = torch.zeros(1, dtype=torch.long, device=device)  # frames sampled so far, same for all rows
         self.depth_positions = torch.arange(self.codebooks, device=device).view(-1, 1, 1)  # [k]: (1, 1)
+        self.batch_sizes, self.cache_lengths = batch_buckets(max_batch), cache_buckets(self.max_seq)
         self.eager = eager_steps(model)
         self.steps = self.eager  # the hot path: compile() makes it compiled
         # (rows, kv_len) bucket -> runs one frame step for that bucket: a CUDA graph's replay
@@ -109,8 +110,7 @@ class FrameLoop:
 
     def buckets(self) -> list[tuple[int, int]]:
         """(rows, kv_len) of every CUDA graph, largest first."""
-        return [(rows, kv_len) for rows in reversed(batch_buckets(self.max_batch))
-                for kv_len in reversed(cache_buckets(self.max_seq))]
+        return [(rows, kv_len) for rows in reversed(self.batch_sizes) for kv_len in reversed(self.cache_lengths)]
 
     # --- one frame ---------------------------------------------------------------------------------
 
@@ -145,14 +145,14 @@ class FrameLoop:
     def compile(self) -> None:
         """Compiles the hot functions and runs them at every bucket's shapes, so that no compiling is left
         for later (nor for a CUDA-graph capture)."""
-        self.steps = compiled_steps(self.model)
+        self.steps, self.cap = compiled_steps(self.model), self.fast_cap
         for rows, kv_len in self.buckets():
             self._step(rows, kv_len, self.steps)
 
     @torch.inference_mode()
     def capture(self) -> None:
         """CUDA only: captures a frame step for every (rows, kv_len) bucket, sharing one memory pool."""
-        pool = torch.cuda.graph_pool_handle()
+        pool, self.cap = torch.cuda.graph_pool_handle(), self.fast_cap
         for rows, kv_len in self.buckets():  # the largest first: it sizes the shared pool
             step = partial(self._step, rows, kv_len, self.steps)
             stream = torch.cuda.Stream()
@@ -173,8 +173,7 @@ class FrameLoop:
         exactly that size, with the eager functions if the compiled ones were made for another cap."""
         fast = self.cap == self.fast_cap
         if self.graphs and fast:
-            self.graphs[smallest_fit(batch_buckets(self.max_batch), live),
-                        smallest_fit(cache_buckets(self.max_seq), used)]()
+            self.graphs[smallest_fit(self.batch_sizes, live), smallest_fit(self.cache_lengths, used)]()
         else:
             self._step(live, used, self.steps if fast else self.eager)
 

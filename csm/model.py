@@ -187,19 +187,18 @@ class Transformer(nn.Module):
         # x * cos + rotate_half(x) * sin == x * cos + roll(x, head_dim / 2) * [-sin, sin]
         rope = torch.stack((torch.cat((angles, angles), dim=-1).cos(), torch.cat((-angles, angles), dim=-1).sin()))
         self.register_buffer("rope", rope.transpose(0, 1).to(dtype), persistent=False)  # (max_seq, 2, head_dim)
-        self.register_buffer("cache_positions", torch.arange(max_seq, device=device), persistent=False)
         self.register_buffer("cache_rows", torch.arange(max_batch, device=device)[:, None], persistent=False)
-        self.register_buffer("mask_values", torch.tensor([0.0, float("-inf")], device=device, dtype=dtype),
-                             persistent=False)  # visible, hidden
+        # row p: the additive attention mask of a query at position p, 0 up to p and -inf past it
+        causal = torch.ones(max_seq, max_seq, device=device, dtype=torch.bool).tril()
+        self.register_buffer("masks", torch.zeros(max_seq, max_seq, device=device, dtype=dtype).masked_fill(
+            ~causal, float("-inf")), persistent=False)
 
     def forward(self, x: Tensor, positions: Tensor, kv_len: int) -> Tensor:
         """x (B, S, hidden) at `positions` (B, S), or (1, S) for all rows -> (B, S, hidden), normed. Attends to
         the first `kv_len` cache positions, which must cover every position in `positions`."""
         batch, seq, _ = x.shape
         rope = self.rope[positions]  # (B or 1, S, 2, head_dim)
-        # (B or 1, 1, S, T): each row sees its own cache up to its own position
-        visible = self.cache_positions[:kv_len] <= positions[:, None, :, None]
-        mask = torch.where(visible, self.mask_values[0], self.mask_values[1])
+        mask = self.masks[positions][:, None, :, :kv_len]  # (B or 1, 1, S, T): each row up to its own position
         if seq > 1:  # one mask row per folded query row (see Attention)
             mask = mask.repeat(1, 1, self.stack.num_heads // self.stack.num_kv_heads, 1)
         step = Step(self.cache_rows[:batch], positions, kv_len, rope[:, :, None, 0], rope[:, :, None, 1], mask)
