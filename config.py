@@ -65,7 +65,7 @@ class Settings:
     s3_connect_timeout_s: float
     s3_read_timeout_s: float
     s3_max_attempts: int  # tries per S3 call, the first included
-    dns_timeout_s: float  # resolving a webhook host at submission
+    dns_timeout_s: float  # resolving a webhook host, at submission and before each attempt
     # Engine and worker.
     csm_model: str
     csm_device: str | None

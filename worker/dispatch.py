@@ -24,7 +24,7 @@ from config import Settings
 from jobs import outbox, repository
 from jobs.models import Batch, Job, WebhookEvent, utcnow
 from jobs.resource import batch_resource, job_resource, timestamp
-from webhooks import UnsafeUrl, deliver, headers, next_delay, vet_url
+from webhooks import UnsafeUrl, deliver, headers, next_delay, resolver_within, vet_url
 from worker import metrics
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ def _take(settings: Settings, sessions, *, hold_s: float) -> list[tuple[DueEvent
 
 def _attempt(settings: Settings, sessions, event: DueEvent, body: bytes, secrets: list[str]) -> None:
     try:
-        target = vet_url(event.url, allow_private=settings.webhook_allow_private)
+        target = vet_url(
+            event.url, allow_private=settings.webhook_allow_private, resolve=resolver_within(settings.dns_timeout_s)
+        )
     except UnsafeUrl as exc:
         # A name that does not resolve may come back; an unsafe address will not.
         _finish(settings, sessions, event, outbox.Attempt(None, str(exc), 0), retry=exc.reason == "dns")
