@@ -16,6 +16,7 @@ from api.jobs import accepted, base_url, check_webhook_url, page_limit, publish
 from api.services import db, services
 from jobs import batches, repository
 from jobs.csv_batch import MAX_CSV_BYTES, CsvRejected, parse_batch_csv
+from jobs.formats import WAV, audio_format, with_extension
 from jobs.models import Batch
 from jobs.queue import BATCH_QUEUE
 from jobs.resource import WITH_RESULT, batch_resource, job_links
@@ -88,7 +89,7 @@ def get_batch_manifest(batch_id: uuid.UUID):
 
 
 def get_batch_archive(batch_id: uuid.UUID):
-    """A zip streamed from storage: every rendered WAV, named by its output name, plus the manifest."""
+    """A zip streamed from storage: every rendered file, named by its output name, plus the manifest."""
     batch = _owned(batch_id)
     rows = batches.manifest_rows(db(), batch.id)
     entries = [_manifest_entry(row) for row in rows]
@@ -96,10 +97,10 @@ def get_batch_archive(batch_id: uuid.UUID):
     for row in rows:
         job, line = row.job, row.script_line
         if (line is None or line.index == 0) and job.status in WITH_RESULT:
-            files.append((job.output_name, job.audio_key))  # a text's WAV, a script's master
+            files.append((job.output_name, job.audio_key))  # a text's audio, a script's master
         if line is not None and line.status == LineStatus.SUCCEEDED.value:
-            stem = job.output_name.removesuffix(".wav")
-            files.append((f"{stem}/line-{line.index:03d}.wav", line.audio_key))
+            stem = job.output_name.removesuffix(f".{audio_format(job.format).extension}")
+            files.append((with_extension(f"{stem}/line-{line.index:03d}", WAV.name), line.audio_key))
     db().close()  # streaming may take long: leave no transaction idle meanwhile
     chunks = _zip(services().store, files, _csv(entries), batch.id)
     # The first object is read here, so a store that is down answers 503, not a broken 200.
@@ -193,7 +194,7 @@ def _zip(store, files: list[tuple[str, str]], manifest_csv: str, batch_id: uuid.
     transfer, never a short zip that looks complete."""
     sink = _Chunks()
     try:
-        # WAV barely compresses: storing keeps the archive fast to build and to stream.
+        # Audio barely compresses: storing keeps the archive fast to build and to stream.
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
             for name, key in files:
                 with store.open(key) as source, archive.open(name, "w", force_zip64=True) as target:

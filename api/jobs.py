@@ -14,6 +14,7 @@ from api import media
 from api.errors import ApiError
 from api.services import db, services
 from jobs import outbox, repository
+from jobs.formats import WAV, audio_format, with_extension
 from jobs.models import Job, JobLine
 from jobs.queue import RENDER_QUEUE, publish_render
 from jobs.resource import WITH_RESULT, job_resource
@@ -75,7 +76,7 @@ def list_jobs():
 
 def get_audio(job_id: uuid.UUID):
     job = _finished(job_id)
-    return download(job.audio_key, _audio_name(job), "audio/wav")
+    return download(job.audio_key, _audio_name(job), audio_format(job.format).media_type)
 
 
 def get_audio_url(job_id: uuid.UUID):
@@ -93,7 +94,7 @@ def get_manifest(job_id: uuid.UUID):
 
 def get_line_audio(job_id: uuid.UUID, index: int):
     line = _rendered_line(job_id, index)
-    return download(line.audio_key, _line_audio_name(line), "audio/wav")
+    return download(line.audio_key, _line_audio_name(line), WAV.media_type)
 
 
 def get_line_audio_url(job_id: uuid.UUID, index: int):
@@ -175,11 +176,11 @@ def _rendered_line(job_id: uuid.UUID, index: int) -> JobLine:
 
 
 def _audio_name(job: Job) -> str:
-    return f"{job.output_name or job.id}.wav"
+    return job.output_name or with_extension(str(job.id), job.format)
 
 
 def _line_audio_name(line: JobLine) -> str:
-    return f"{line.job_id}-line-{line.index:03d}.wav"
+    return with_extension(f"{line.job_id}-line-{line.index:03d}", WAV.name)
 
 
 def owned_job(job_id: uuid.UUID) -> Job:

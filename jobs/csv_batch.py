@@ -19,19 +19,22 @@ CSV format
   script                the script id, at most 100 characters; default none
   id or filename        the output file name (one of the two columns, not both):
                         letters, digits, `.`, `_`, `-`, at most 100 characters, not
-                        starting with `.` nor containing `..`; `.wav` is appended
-                        when missing; unique in the file, ignoring case. Default:
-                        `row-NNNNN.wav`, NNNNN being the line its (first) row starts
-                        on. A script's rows leave it empty or give the same name.
+                        starting with `.` nor containing `..`; it ends in the job
+                        format's extension (`.wav`, `.mp3`...): an audio extension
+                        given is replaced, none is appended; unique in the file,
+                        ignoring case. Default: `row-NNNNN.wav` (`.mp3`...), NNNNN
+                        being the line its (first) row starts on. A script's rows
+                        leave it empty or give the same name.
   max_audio_length_ms   integer 80..90000; default grows with each line's text
   temperature           number above 0, at most 2; default 0.9
   topk                  integer 1..2051; default 50
   seed                  integer 0..2147483647; default random, fixed at submission
+  format                wav, flac, mp3, opus or pcm; default wav
   pause_ms              script rows only: integer 0..10000, default 300, the silence
                         after this line (unused on a script's last line)
   ====================  =========================================================
 
-  The last four are per job: in a script each row leaves them empty or gives the same value
+  The last five are per job: in a script each row leaves them empty or gives the same value
   as the script's other rows (each line gets its own seed derived from the script's seed).
   Integers are decimal (`12`, `-3`), numbers decimal or exponent notation (`0.7`, `7e-1`);
   whitespace around them is ignored. Every field follows the rules of the JSON API
@@ -66,6 +69,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from jobs.formats import DEFAULT_FORMAT, EXTENSIONS, FORMATS
 from jobs.validation import MAX_SCRIPT_LINES, InvalidField, JobRequest, parse_job_request
 
 MAX_CSV_BYTES = 10 * 1024 * 1024
@@ -74,8 +78,7 @@ MAX_SCRIPT_ID_CHARS = 100
 MAX_OUTPUT_NAME_CHARS = 100
 MAX_PROBLEMS = 1_000
 
-OUTPUT_SUFFIX = ".wav"
-JOB_COLUMNS = ("max_audio_length_ms", "temperature", "topk", "seed")  # one value per job
+JOB_COLUMNS = ("max_audio_length_ms", "temperature", "topk", "seed", "format")  # one value per job
 LINE_COLUMNS = ("text", "speaker", "voice", "pause_ms")
 NAME_COLUMNS = ("id", "filename")
 COLUMNS = frozenset(JOB_COLUMNS + LINE_COLUMNS + NAME_COLUMNS + ("script",))
@@ -247,7 +250,7 @@ class _Row:
     job_values: dict[str, Any]  # the valid, non-empty JOB_COLUMNS cells, as JSON values
     line_fields: dict[str, Any]  # the LINE_COLUMNS cells as a JSON line of a script
     request: JobRequest | None  # for an independent row without problems
-    name: str | None  # the output name, with its suffix, when given and valid
+    name: str | None  # the output name as given, when given and valid
 
 
 @dataclass
@@ -291,10 +294,8 @@ class _Checker:
             message = _name_problem(name_cell)
             if message:
                 errors[self.name_column] = message
-            elif name_cell.lower().endswith(OUTPUT_SUFFIX):
-                name = name_cell
             else:
-                name = name_cell + OUTPUT_SUFFIX
+                name = name_cell
 
         for column in sorted(errors, key=lambda c: self.order.get(c, len(self.order))):
             problems.append(CsvProblem(line, column, errors[column]))
@@ -391,10 +392,10 @@ def _plan(
         given = givers.setdefault(row.script, {})
         values = dict(row.job_values)
         if row.name is not None:
-            values[name_column] = row.name.lower()
+            values[name_column] = _stem(row.name).lower()
         for column, value in values.items():
             other = given.setdefault(column, row)
-            other_value = other.name.lower() if column == name_column else other.job_values[column]
+            other_value = _stem(other.name).lower() if column == name_column else other.job_values[column]
             if other_value != value:
                 problems.append(CsvProblem(
                     row.line, column,
@@ -407,12 +408,22 @@ def _plan(
             return first if first.name is not None else None
         return givers[first.script].get(name_column)
 
+    def suffix(first: _Row) -> str:
+        """The extension of the format of the job starting at `first`."""
+        giver = first if first.script is None else givers[first.script].get("format")
+        name = giver.job_values.get("format", DEFAULT_FORMAT) if giver else DEFAULT_FORMAT
+        return f".{FORMATS[name].extension}"
+
+    def output_name(first: _Row, row: _Row) -> str:
+        ending = suffix(first)
+        return row.name if row.name.lower().endswith(ending) else _stem(row.name) + ending
+
     claimed: dict[str, int] = {}  # output name, lower case -> line of the row that named it
     for first in firsts:
         row = namer(first)
         if row is None:
             continue
-        key = row.name.lower()
+        key = output_name(first, row).lower()
         if key in claimed:
             message = f"duplicates the output name on line {claimed[key]}"
             problems.append(CsvProblem(row.line, name_column, message))
@@ -422,9 +433,9 @@ def _plan(
     for first in firsts:
         row = namer(first)
         if row is not None:
-            names[first.line] = row.name
+            names[first.line] = output_name(first, row)
             continue
-        names[first.line] = f"row-{first.line:05d}{OUTPUT_SUFFIX}"
+        names[first.line] = f"row-{first.line:05d}{suffix(first)}"
         if names[first.line] in claimed:  # defaults are lower case
             problems.append(CsvProblem(
                 claimed[names[first.line]], name_column,
@@ -444,6 +455,12 @@ def _plan(
                 check.script_request(group),
             ))
     return jobs
+
+
+def _stem(name: str) -> str:
+    """An output name without an audio extension (the job's format gives the extension)."""
+    stem, dot, extension = name.rpartition(".")
+    return stem if dot and extension.lower() in EXTENSIONS else name
 
 
 def _describe(problem: CsvProblem) -> str:

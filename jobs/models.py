@@ -120,6 +120,7 @@ class Job(Base):
     batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
     batch_line: Mapped[int | None] = mapped_column(Integer, nullable=True)  # its first CSV line
     output_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    format: Mapped[str] = mapped_column(String(8), server_default="wav")  # of its audio: jobs.formats
     webhook_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
 
     # How to render; what to render is in JobLine rows (a text job is one line).

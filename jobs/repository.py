@@ -99,6 +99,7 @@ def _job_rows(
         batch_id=batch_id,
         batch_line=row_lines[0] if row_lines else None,
         output_name=output_name,
+        format=request.format,
         webhook_url=request.webhook_url,
         is_script=request.is_script,
         temperature=request.temperature,
@@ -230,6 +231,7 @@ class Claim:
     is_script: bool
     temperature: float
     topk: int
+    format: str  # of the job's audio (a script's lines are always WAV)
     lines: tuple[LinePlan, ...]  # with what earlier attempts already rendered
 
 
@@ -281,6 +283,7 @@ def claim_job(session: Session, job_id: uuid.UUID, *, lease_s: int, max_attempts
         is_script=job.is_script,
         temperature=job.temperature,
         topk=job.topk,
+        format=job.format,
         lines=tuple(_line_plan(line) for line in job_lines(session, job_id)),
     )
 

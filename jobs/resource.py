@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from jobs.formats import with_extension
 from jobs.models import Batch, Job
 from jobs.status import JobStatus
 
@@ -68,6 +69,7 @@ def job_resource(job: Job, base_url: str) -> dict:
     return {
         "id": str(job.id),
         "type": "script" if job.is_script else "text",
+        "format": job.format,
         "status": job.status,
         "created_at": timestamp(job.created_at),
         "started_at": timestamp(job.started_at),
@@ -92,12 +94,13 @@ def _claim_prefix(job_id: uuid.UUID, claim_token: uuid.UUID) -> str:
     return f"jobs/{job_id}/{claim_token.hex}"
 
 
-def audio_key(job_id: uuid.UUID, claim_token: uuid.UUID) -> str:
-    """A text job's WAV, or a script's stitched master."""
-    return f"{_claim_prefix(job_id, claim_token)}/audio.wav"
+def audio_key(job_id: uuid.UUID, claim_token: uuid.UUID, audio_format: str) -> str:
+    """A text job's audio, or a script's stitched master, in the job's format."""
+    return with_extension(f"{_claim_prefix(job_id, claim_token)}/audio", audio_format)
 
 
 def line_key(job_id: uuid.UUID, claim_token: uuid.UUID, index: int) -> str:
+    """A script line's WAV: always WAV, as it is the context of the lines after it."""
     return f"{_claim_prefix(job_id, claim_token)}/lines/{index:03d}.wav"
 
 

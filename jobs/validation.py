@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from jobs.formats import DEFAULT_FORMAT, FORMAT_NAMES, FORMATS
+
 FRAME_MS = 80  # one CSM audio frame
 MAX_AUDIO_LENGTH_MS = 90_000
 MAX_SPEAKER = 1_000
@@ -32,7 +34,7 @@ DEFAULT_TOPK = 50
 DEFAULT_SPEAKER = 0
 DEFAULT_PAUSE_MS = 300
 
-JOB_FIELDS = frozenset({"max_audio_length_ms", "temperature", "topk", "seed", "metadata", "webhook_url"})
+JOB_FIELDS = frozenset({"max_audio_length_ms", "temperature", "topk", "seed", "format", "metadata", "webhook_url"})
 TEXT_JOB_FIELDS = JOB_FIELDS | {"text", "speaker", "voice"}
 SCRIPT_JOB_FIELDS = JOB_FIELDS | {"script"}
 MAX_URL_CHARS = 2_048
@@ -65,6 +67,7 @@ class JobRequest:
     seed: int
     metadata: dict | None
     webhook_url: str | None = None
+    format: str = DEFAULT_FORMAT  # of the job's audio: a name in jobs.formats.FORMATS
 
 
 def default_length_ms(text: str) -> int:
@@ -99,6 +102,7 @@ def parse_job_request(
     topk = integer_field(body, "topk", DEFAULT_TOPK, 1, MAX_TOPK)
     # A seed is always fixed at submission so that a re-run of the job renders the same audio.
     seed = integer_field(body, "seed", secrets.randbelow(MAX_SEED + 1), 0, MAX_SEED)
+    audio_format = format_field(body.get("format"), "format")
 
     def line(fields: dict, index: int, prefix: str, pause_default: int) -> LineRequest:
         text = text_field(fields, f"{prefix}text", fields.get("text"), max_text_chars)
@@ -134,7 +138,7 @@ def parse_job_request(
         if check_webhook_url is None:
             raise InvalidField("webhook_url", "is not accepted here")
         check_webhook_url(webhook_url)
-    return JobRequest(is_script, lines, temperature, topk, seed, _metadata(body), webhook_url)
+    return JobRequest(is_script, lines, temperature, topk, seed, _metadata(body), webhook_url, audio_format)
 
 
 def _reject_unknown(fields: dict, allowed: frozenset[str], prefix: str) -> None:
@@ -161,6 +165,14 @@ def voice_field(value: Any, name: str, voice_exists: Callable[[str], bool]) -> s
         raise InvalidField(name, "must be a voice name (letters, digits, '.', '_', '-'; at most 64)")
     if not voice_exists(value):
         raise InvalidField(name, f"no voice named {value!r}; upload it with POST /v1/voices")
+    return value
+
+
+def format_field(value: Any, name: str, default: str = DEFAULT_FORMAT) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or value not in FORMATS:
+        raise InvalidField(name, f"must be one of {FORMAT_NAMES}")
     return value
 
 

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import wave
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+import soundfile
 from sqlalchemy import update
 
 from support import ROOT, TIMEOUT_S, demo_environment, wait_until_done
@@ -43,6 +44,25 @@ def test_submit_poll_download(stack):
     assert urlsplit(audio.url).hostname == "localhost"  # presigned for the public endpoint
     check_wav(audio.content, job["result"])
     assert job["result"]["duration_ms"] <= 640
+
+
+def test_a_job_in_opus_downloads_as_opus(stack):
+    client = stack.client
+    submitted = client.post(
+        f"{stack.base}/v1/jobs", json={"text": "Compressed, please.", "max_audio_length_ms": 400, "format": "opus"}
+    )
+    job = wait_until_done(client, stack.base + submitted.headers["Location"])
+    assert (job["status"], job["format"]) == ("succeeded", "opus"), job
+    audio = client.get(stack.local(job["result"]["audio_url"]), timeout=30)
+    assert audio.headers["Content-Type"] == "audio/ogg"
+    # The presigned URL asks S3 to name the file (moto does not echo the header back).
+    disposition = parse_qs(urlsplit(audio.history[0].headers["Location"]).query)["response-content-disposition"]
+    assert disposition == [f'attachment; filename="{job["id"]}.opus"']
+    assert job["result"]["bytes"] == len(audio.content)
+    assert job["result"]["sha256"] == hashlib.sha256(audio.content).hexdigest()
+    info = soundfile.info(io.BytesIO(audio.content))
+    assert (info.format, info.subtype, info.samplerate, info.channels) == ("OGG", "OPUS", 24_000, 1)
+    assert job["result"]["duration_ms"] == round(info.frames * 1000 / 24_000)
 
 
 def test_the_sweeper_requeues_a_job_whose_message_was_lost(stack):

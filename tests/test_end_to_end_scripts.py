@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 import requests
+import soundfile
 
 from support import make_settings, run_worker, serve_api, service_environ, wait_until_done
 
@@ -48,11 +49,11 @@ def test_a_three_speaker_script_end_to_end(stack):
 
 
 BATCH_CSV = (
-    "text,speaker,script,id,max_audio_length_ms\n"
-    "First independent line.,0,,intro,320\n"
-    "Opening of the scene.,0,scene,scene-1,320\n"
-    '"A line, with a comma.",1,scene,,\n'
-    "Second independent line.,1,,,320\n"
+    "text,speaker,script,id,max_audio_length_ms,format\n"
+    "First independent line.,0,,intro,320,mp3\n"
+    "Opening of the scene.,0,scene,scene-1,320,flac\n"
+    '"A line, with a comma.",1,scene,,,\n'
+    "Second independent line.,1,,,320,\n"
 )
 
 
@@ -68,9 +69,9 @@ def test_a_csv_batch_with_a_script_group_end_to_end(stack):
 
     manifest = client.get(stack.local(batch["manifest_url"]), timeout=30).json()
     assert [(r["line"], r["output_name"], r["script_line"], r["status"]) for r in manifest["rows"]] == [
-        (2, "intro.wav", None, "succeeded"),
-        (3, "scene-1.wav", 0, "succeeded"),
-        (4, "scene-1.wav", 1, "succeeded"),
+        (2, "intro.mp3", None, "succeeded"),
+        (3, "scene-1.flac", 0, "succeeded"),
+        (4, "scene-1.flac", 1, "succeeded"),
         (5, "row-00005.wav", None, "succeeded"),
     ]
 
@@ -78,13 +79,17 @@ def test_a_csv_batch_with_a_script_group_end_to_end(stack):
     assert archive.status_code == 200 and archive.headers["Content-Type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
         assert sorted(zipped.namelist()) == [
-            "intro.wav", "manifest.csv", "row-00005.wav", "scene-1.wav", "scene-1/line-000.wav", "scene-1/line-001.wav",
+            "intro.mp3", "manifest.csv", "row-00005.wav", "scene-1.flac", "scene-1/line-000.wav", "scene-1/line-001.wav",
         ]
+        formats = {}
         for name in zipped.namelist():
-            if name.endswith(".wav"):
-                assert samples_of(zipped.read(name)) > 0
+            if name != "manifest.csv":
+                info = soundfile.info(io.BytesIO(zipped.read(name)))
+                assert (info.samplerate, info.channels) == (24_000, 1) and info.frames > 0
+                formats[name] = info.format
         rows = list(csv.DictReader(io.StringIO(zipped.read("manifest.csv").decode())))
-    assert [row["output_name"] for row in rows] == ["intro.wav", "scene-1.wav", "scene-1.wav", "row-00005.wav"]
+    assert formats["intro.mp3"] == "MP3" and formats["scene-1.flac"] == "FLAC" and formats["row-00005.wav"] == "WAV"
+    assert [row["output_name"] for row in rows] == ["intro.mp3", "scene-1.flac", "scene-1.flac", "row-00005.wav"]
 
 
 def test_a_voice_is_uploaded_and_used(stack):

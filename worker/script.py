@@ -30,7 +30,7 @@ from worker.steps import (
     generation_request,
     give_back,
     storage_failed,
-    store_wav,
+    store_audio,
     voice_failed,
     voice_prompts,
 )
@@ -104,7 +104,7 @@ def _render_lines(claim: Claim, runtime: Runtime, voices, audio: dict, results: 
         if synthesis.audio is None:
             result = LineResult(LineStatus.FAILED, synthesis.attempts, error=synthesis.error)
         else:
-            stored = store_wav(runtime, line_key(claim.job_id, claim.token, line.index), synthesis.audio)
+            stored = store_audio(runtime, line_key(claim.job_id, claim.token, line.index), synthesis.audio)
             audio[line.index] = synthesis.audio
             result = LineResult(LineStatus.SUCCEEDED, synthesis.attempts, stored.key, stored.duration_ms, stored.sha256)
         with runtime.sessions.begin() as session:
@@ -130,7 +130,7 @@ def _finish(runtime: Runtime, claim: Claim, results: dict[int, LineResult], audi
     sample_rate = runtime.generator.sample_rate
     master, entries = stitch(claim.lines, results, audio, sample_rate)
     manifest = {"job_id": str(claim.job_id), "sample_rate": sample_rate, "lines": entries}
-    master_result = store_wav(runtime, audio_key(claim.job_id, claim.token), master)
+    master_result = store_audio(runtime, audio_key(claim.job_id, claim.token, claim.format), master, claim.format)
     manifest["duration_ms"] = master_result.duration_ms
     manifest_at = manifest_key(claim.job_id, claim.token)
     runtime.store.put(manifest_at, json.dumps(manifest, indent=2).encode(), "application/json")

@@ -1,5 +1,5 @@
 """Steps that the text path and the script path share: what became of a job (Outcome), the
-request for a line, voice prompts, storing a WAV, failing a job or giving it back to the queue."""
+request for a line, voice prompts, storing audio, failing a job or giving it back to the queue."""
 from __future__ import annotations
 
 import hashlib
@@ -13,11 +13,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from jobs import repository
 from jobs.errors import JobError
+from jobs.formats import WAV, audio_format
 from jobs.repository import AudioResult, Claim, LinePlan
 from jobs.status import JobStatus
 from worker.runtime import Runtime
+from worker.encoding import encode
 from worker.voices import VoiceError
-from worker.wav import encode_wav
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +89,19 @@ def voice_prompts(runtime: Runtime, claim: Claim, lines: tuple[LinePlan, ...]):
     return prompts
 
 
-def store_wav(runtime: Runtime, key: str, audio) -> AudioResult:
+def store_audio(runtime: Runtime, key: str, audio, format_name: str = WAV.name) -> AudioResult:
+    """Encodes (samples,) audio in the named format and stores it; the result describes the
+    stored file (every format decodes to exactly these samples)."""
     sample_rate = runtime.generator.sample_rate
-    wav = encode_wav(audio, sample_rate)
-    runtime.store.put(key, wav, "audio/wav")
+    output = audio_format(format_name)
+    data = encode(audio.detach().float().cpu().numpy(), sample_rate, output)
+    runtime.store.put(key, data, output.media_type)
     return AudioResult(
         key=key,
         duration_ms=round(audio.shape[-1] * 1000 / sample_rate),
         sample_rate=sample_rate,
-        bytes=len(wav),
-        sha256=hashlib.sha256(wav).hexdigest(),
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
     )
 
 

@@ -25,7 +25,7 @@ from worker.steps import (
     generation_request,
     give_back,
     storage_failed,
-    store_wav,
+    store_audio,
     voice_failed,
     voice_prompts,
 )
@@ -82,7 +82,7 @@ def _finish_text(runtime: Runtime, claim: Claim, synthesis: Synthesis, render_s:
             )
         return fail(runtime, claim, synthesis.code, synthesis.error)
     try:
-        result = store_wav(runtime, audio_key(claim.job_id, claim.token), synthesis.audio)
+        result = store_audio(runtime, audio_key(claim.job_id, claim.token, claim.format), synthesis.audio, claim.format)
     except STORAGE_ERRORS as exc:
         return storage_failed(runtime, claim, exc)
     line = LineResult(LineStatus.SUCCEEDED, synthesis.attempts, result.key, result.duration_ms, result.sha256)

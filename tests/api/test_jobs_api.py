@@ -15,10 +15,11 @@ def test_submit_returns_202_with_location_and_publishes_once(client, key, app, s
     assert job["status"] == "queued" and job["attempts"] == 0
     assert job["result"] is None and job["error"] is None and job["metadata"] == {"ref": "a1"}
     assert set(job) == {
-        "id", "type", "status", "created_at", "started_at", "finished_at", "attempts",
+        "id", "type", "format", "status", "created_at", "started_at", "finished_at", "attempts",
         "lines_done", "lines_total", "error", "result", "metadata", "batch_id",
     }
     assert (job["type"], job["lines_done"], job["lines_total"], job["batch_id"]) == ("text", 0, 1, None)
+    assert job["format"] == "wav"
     assert stored_jobs(app) == 1 and published_messages(settings) == 1
     assert client.get(response.headers["Location"], headers=auth(key)).get_json() == job
 
@@ -63,6 +64,8 @@ def test_another_keys_job_is_not_found(client, key, settings):
         ({"text": "hi", "metadata": [1, 2]}, "metadata"),
         ({"text": "hi", "metadata": {"blob": "x" * 5000}}, "metadata"),
         ({"text": "hi", "voice": "narrator"}, "voice"),
+        ({"text": "hi", "format": "aac"}, "format"),
+        ({"text": "hi", "format": ["mp3"]}, "format"),
         (["hi"], "body"),
     ],
 )

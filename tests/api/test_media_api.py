@@ -33,11 +33,11 @@ def finish(app, job_id: str, *, lines: int = 1, failed_lines: tuple[int, ...] = 
             if index in failed_lines:
                 repository.record_line(session, claim, index, LineResult(LineStatus.FAILED, 3, error="silent"))
                 continue
-            key = line_key(claim.job_id, claim.token, index) if lines > 1 else audio_key(claim.job_id, claim.token)
+            key = line_key(claim.job_id, claim.token, index) if lines > 1 else audio_key(claim.job_id, claim.token, claim.format)
             services.store.put(key, WAV, "audio/wav")
             repository.record_line(session, claim, index, LineResult(LineStatus.SUCCEEDED, 1, key, 100, "x"))
-        services.store.put(audio_key(claim.job_id, claim.token), WAV, "audio/wav")
-        result = AudioResult(audio_key(claim.job_id, claim.token), 100, 24_000, len(WAV), "x")
+        services.store.put(audio_key(claim.job_id, claim.token, claim.format), WAV, "audio/wav")
+        result = AudioResult(audio_key(claim.job_id, claim.token, claim.format), 100, 24_000, len(WAV), "x")
         status = JobStatus.PARTIALLY_SUCCEEDED if failed_lines else JobStatus.SUCCEEDED
         error = (JobError.LINES_FAILED, "some lines failed") if failed_lines else None
         repository.complete_job(session, claim, result, status=status, error=error)

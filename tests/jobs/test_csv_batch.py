@@ -269,3 +269,37 @@ def test_each_voice_is_looked_up_once():
         CsvProblem(5, "voice", "no voice named 'zed'; upload it with POST /v1/voices"),
     ]
     assert asked == ["alice", "zed"]
+
+
+def test_the_format_column_sets_each_jobs_format_and_output_extension():
+    data = (
+        "text,speaker,script,filename,format\n"
+        "A,0,,a,mp3\n"  # 2: the extension is appended
+        "B,0,,b.wav,flac\n"  # 3: an audio extension is replaced
+        "C,0,,C.MP3,mp3\n"  # 4: the format's own extension is kept as given
+        "D,0,,,opus\n"  # 5: the default name takes the format's extension
+        "E,0,s,talk,\n"  # 6: a script's format may come from any of its rows
+        "F,1,s,talk.pcm,pcm\n"  # 7
+        "G,0,,,\n"  # 8: wav by default
+    )
+    plan = parse(data)
+    assert [(job.output_name, job.request.format) for job in plan.jobs] == [
+        ("a.mp3", "mp3"), ("b.flac", "flac"), ("C.MP3", "mp3"), ("row-00005.opus", "opus"),
+        ("talk.pcm", "pcm"), ("row-00008.wav", "wav"),
+    ]
+
+
+def test_a_bad_format_and_names_that_collide_after_their_extension_are_reported():
+    data = (
+        "text,speaker,script,id,format\n"
+        "A,0,,x,aac\n"  # 2
+        "B,0,,same,mp3\n"  # 3
+        "C,0,,same.wav,mp3\n"  # 4: also same.mp3
+        "D,0,s,,mp3\n"  # 5
+        "E,1,s,,wav\n"  # 6: a script has one format
+    )
+    assert problems(data) == [
+        (2, "format", "must be one of wav, flac, mp3, opus, pcm"),
+        (4, "id", "duplicates the output name on line 3"),
+        (6, "format", "differs from line 5: a script has one value (or leave it empty)"),
+    ]

@@ -107,3 +107,20 @@ def test_a_line_silent_on_every_attempt_fails_with_a_reason(make_runtime):
     assert render(runtime, job_id).status == "failed"
     job = row(runtime, job_id)
     assert (job.error_code, lines(runtime, job_id)[0].attempts) == ("no_audio", 3)
+
+
+def test_a_job_in_another_format_is_stored_in_it_and_its_row_describes_the_file(runtime):
+    import soundfile
+
+    job_id = submit(runtime, format="mp3")
+    assert render(runtime, job_id).status == "succeeded"
+    job = row(runtime, job_id)
+    data = runtime.store.open(job.audio_key).read()
+    assert job.audio_key.startswith(f"jobs/{job_id}/") and job.audio_key.endswith("/audio.mp3")
+    assert data[:2] == b"\xff\xf3"  # MPEG-2 Layer III
+    assert (job.audio_bytes, job.audio_sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    info = soundfile.info(io.BytesIO(data))
+    assert (info.samplerate, info.channels) == (24_000, 1)
+    assert job.duration_ms == round(info.frames * 1000 / 24_000) > 0
+    head = s3_client(runtime.settings.s3_endpoint_url).head_object(Bucket=runtime.settings.s3_bucket, Key=job.audio_key)
+    assert head["ContentType"] == "audio/mpeg"

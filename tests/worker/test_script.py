@@ -213,3 +213,17 @@ def test_a_passing_database_error_mid_script_gives_the_job_back_to_resume(make_r
     resumed = make_runtime()
     assert render(resumed, job_id).status == "succeeded"
     assert [[r.text for r in batch] for batch in resumed.generator.batches] == [[SCRIPT[1]["text"]], [SCRIPT[2]["text"]]]
+
+
+def test_a_scripts_master_takes_the_jobs_format_and_its_lines_stay_wav(runtime):
+    import soundfile
+
+    job_id = script_job(runtime, script=SCRIPT[:2], format="flac")
+    assert render(runtime, job_id).status == "succeeded"
+    job = row(runtime, job_id)
+    assert job.audio_key.startswith(f"jobs/{job_id}/") and job.audio_key.endswith("/audio.flac")
+    master = soundfile.info(io.BytesIO(read(runtime, job.audio_key)))
+    assert (master.format, master.samplerate, master.channels) == ("FLAC", 24_000, 1)
+    assert job.duration_ms == round(master.frames * 1000 / 24_000)
+    for line in lines(runtime, job_id):
+        assert line.audio_key.endswith(".wav") and wav_info(read(runtime, line.audio_key))[0] == 24_000
