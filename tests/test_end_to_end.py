@@ -81,12 +81,17 @@ def test_the_sweeper_requeues_a_job_whose_message_was_lost(stack):
 
 def test_the_embedded_demo_renders_the_example_conversation(tmp_path, tiny_model_dir):
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "cli", "demo", "--out", str(out)],
-        cwd=ROOT, env=demo_environment(tmp_path / "data", str(tiny_model_dir)), capture_output=True, text=True,
-        timeout=TIMEOUT_S * 2,
+    run = subprocess.Popen(
+        [sys.executable, "-m", "cli", "demo", "--out", str(out)], cwd=ROOT,
+        env=demo_environment(tmp_path / "data", str(tiny_model_dir)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        stdout, stderr = run.communicate(timeout=TIMEOUT_S * 2)
+    except subprocess.TimeoutExpired:
+        run.terminate()  # not kill: on SIGTERM the demo stops its API and worker too
+        stdout, stderr = run.communicate(timeout=90)
+    assert run.returncode == 0, stdout + stderr
     names = sorted(path.name for path in out.iterdir())
     assert names == ["conversation.wav", "line-00.wav", "line-01.wav", "line-02.wav", "manifest.json"]
     for name in names[:-1]:
