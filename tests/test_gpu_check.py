@@ -24,12 +24,13 @@ def test_the_dry_run_passes_every_section_and_writes_its_report(tmp_path):
     done = subprocess.run([sys.executable, "scripts/gpu-check", "--dry-run", "--out", str(out), "--budget-s", "3000"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=3300)
 
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     report = json.loads((out / "gpu-check.json").read_text())
     statuses = {name: section["status"] for name, section in report["sections"].items()}
     # the compiled benchmark runs last and on its own: torch.compile of the engine's steps fails at present
     # (Dynamo refuses the non-contiguous `out=` of the RoPE addcmul), so only the others must pass for now
-    assert statuses == dict.fromkeys(SECTIONS, "ok") | {"benchmark_compiled": statuses["benchmark_compiled"]}
+    assert statuses == dict.fromkeys(SECTIONS, "ok") | {"benchmark_compiled": statuses["benchmark_compiled"]}, (
+        done.stdout[-4000:] + done.stderr[-4000:])
+    assert done.returncode == (0 if statuses["benchmark_compiled"] == "ok" else 1)  # a failed section fails the run
     if any((ROOT / ".whl").glob("*.whl")):  # fetched by scripts/fetch-gpu-wheels: installed and first on sys.path
         assert report["sections"]["environment"]["carried_wheels_win"] is True
     assert report["sections"]["environment"]["sdpa"]["decode"]["ops"]  # the kernel the engine's attention got
