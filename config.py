@@ -18,6 +18,23 @@ class SettingsError(ValueError):
     """An environment variable is missing or malformed."""
 
 
+# OpenAI's voice names -> CSM speakers, for POST /v1/audio/speech (OPENAI_VOICES overrides).
+DEFAULT_OPENAI_VOICES = (
+    "alloy=0,echo=1,fable=2,onyx=3,nova=4,shimmer=5,ash=6,ballad=7,coral=8,sage=9,verse=10"
+)
+
+
+def voice_map(raw: str) -> dict[str, int]:
+    """"name=speaker,name=speaker" -> {name: speaker}."""
+    voices = {}
+    for pair in raw.split(","):
+        name, equals, speaker = (part.strip() for part in pair.partition("="))
+        if not name or not equals or not speaker.isdigit():
+            raise ValueError(f"{pair.strip()!r} is not name=speaker")
+        voices[name] = int(speaker)
+    return voices
+
+
 def boolean(raw: str) -> bool:
     lowered = raw.lower()
     if lowered not in ("true", "false", "1", "0", "yes", "no"):
@@ -95,6 +112,10 @@ class Settings:
     # files under metrics_dir (PROMETHEUS_MULTIPROC_DIR, which prometheus-client reads too).
     worker_metrics_port: int | None
     metrics_dir: Path | None
+    # Synchronous synthesis (POST /generate_audio, /v1/audio/speech).
+    sync_wait_s: float  # how long a request waits for its job before answering 504
+    sync_max_waiting: int  # requests one API process lets wait at once; more get 503
+    openai_voices: dict[str, int]  # OpenAI voice name -> speaker
 
     @property
     def local_store_dir(self) -> Path:
@@ -176,6 +197,9 @@ class Settings:
             log_format=get("LOG_FORMAT", one_of("text", "json"), "text"),
             worker_metrics_port=get("WORKER_METRICS_PORT", port, None),
             metrics_dir=get("PROMETHEUS_MULTIPROC_DIR", lambda raw: Path(raw).resolve(), None),
+            sync_wait_s=get("SYNC_WAIT_S", positive(float), 120.0),
+            sync_max_waiting=get("SYNC_MAX_WAITING", positive(int), 8),
+            openai_voices=get("OPENAI_VOICES", voice_map, voice_map(DEFAULT_OPENAI_VOICES)),
         )
         if settings.task_soft_time_limit_s >= settings.task_time_limit_s:
             raise SettingsError("TASK_SOFT_TIME_LIMIT_S must be below TASK_TIME_LIMIT_S")

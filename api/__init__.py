@@ -4,6 +4,8 @@ It never imports torch or the engine.
 """
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, g, request
 
 import logs
@@ -48,11 +50,14 @@ def _unbind_log_fields(_exc: BaseException | None = None) -> None:
 
 def build_services(settings: Settings) -> Services:
     from api.metrics import make_registry
+    from jobs.completion import make_signal, signal_after_commit
     from jobs.db import make_session_factory, service_engine
     from jobs.queue import make_celery
     from storage import make_store, signing
 
     sessions = make_session_factory(service_engine(settings))
+    completions = make_signal(settings)
+    signal_after_commit(sessions, completions)  # a canceled sync job wakes its waiting request
     return Services(
         settings=settings,
         sessions=sessions,
@@ -60,4 +65,6 @@ def build_services(settings: Settings) -> Services:
         producer=make_celery(settings),
         url_secret=None if settings.s3_bucket else signing.load_or_create_secret(settings.url_secret_path),
         metrics=make_registry(sessions),
+        completions=completions,
+        sync_slots=threading.BoundedSemaphore(settings.sync_max_waiting),
     )

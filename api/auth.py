@@ -1,4 +1,4 @@
-"""Bearer API keys on every /v1 route."""
+"""Bearer API keys on every /v1 route and on /generate_audio."""
 from __future__ import annotations
 
 from flask import g, request
@@ -9,7 +9,7 @@ from jobs.keys import find_key
 
 
 def require_api_key() -> None:
-    if not request.path.startswith("/v1/"):
+    if not request.path.startswith("/v1/") and request.path != "/generate_audio":
         return
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

@@ -1,9 +1,14 @@
-"""One JSON error shape everywhere: {"error": {"code", "message", "field"?}}."""
+"""One JSON error shape everywhere: {"error": {"code", "message", "field"?}}.
+
+Routes marked with `openai_errors` (the OpenAI-compatible ones) answer the shape OpenAI's
+clients parse instead: {"error": {"message", "type", "param", "code"}}, with 400 for invalid
+fields (OpenAI's BadRequestError) where the rest of the API says 422.
+"""
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -17,7 +22,8 @@ RETRY_AFTER_S = 5  # what a 503 asks clients to wait before trying again
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None
+        self, status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.status = status
@@ -25,13 +31,28 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.retry_after_s = retry_after_s
+        self.headers = headers or {}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None):
-    error = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    response = jsonify({"error": error})
+def openai_errors(view):
+    """Marks a view whose errors (authentication included) take OpenAI's shape."""
+    view.openai_errors = True
+    return view
+
+
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None,
+    headers: dict[str, str] | None = None,
+):
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if getattr(view, "openai_errors", False):
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        body = {"error": {"message": message, "type": kind, "param": field, "code": code}}
+        status = 400 if status == 422 else status
+    else:
+        body = {"error": {"code": code, "message": message} | ({"field": field} if field is not None else {})}
+    response = jsonify(body)
+    response.headers.update(headers or {})
     if retry_after_s is not None:
         response.headers["Retry-After"] = str(retry_after_s)
     return response, status
@@ -40,7 +61,7 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.field, exc.retry_after_s)
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.retry_after_s, exc.headers)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

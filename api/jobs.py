@@ -19,7 +19,7 @@ from jobs.models import Job, JobLine
 from jobs.queue import RENDER_QUEUE, publish_render
 from jobs.resource import WITH_RESULT, job_resource
 from jobs.status import JobStatus, LineStatus
-from jobs.validation import InvalidField, parse_job_request
+from jobs.validation import InvalidField, JobRequest, parse_job_request
 from jobs.voices import find_voice
 from webhooks import UnsafeUrl, resolver_within, vet_url
 
@@ -30,21 +30,26 @@ MAX_PAGE = 100
 
 
 def submit_job():
+    job_request = parse_request(json_body(), check_webhook_url=check_webhook_url)
     session = db()
-    try:
-        job_request = parse_job_request(
-            _json_body(),
-            max_text_chars=services().settings.max_text_chars,
-            voice_exists=lambda name: find_voice(session, g.api_key_id, name) is not None,
-            check_webhook_url=check_webhook_url,
-        )
-    except InvalidField as exc:
-        raise ApiError(422, "invalid_field", exc.message, exc.field) from None
     job = repository.create_job(session, g.api_key_id, job_request, queue=RENDER_QUEUE)
     session.commit()
     log.info("event=job_queued job_id=%s lines=%d", job.id, job.lines_total)
     publish([job.id])
     return accepted(_resource(job), url_for("get_job", job_id=job.id))
+
+
+def parse_request(body, **options) -> JobRequest:
+    """A job request by the key (its voices), or ApiError 422 naming the bad field."""
+    try:
+        return parse_job_request(
+            body,
+            max_text_chars=services().settings.max_text_chars,
+            voice_exists=lambda name: find_voice(db(), g.api_key_id, name) is not None,
+            **options,
+        )
+    except InvalidField as exc:
+        raise ApiError(422, "invalid_field", exc.message, exc.field) from None
 
 
 def accepted(resource: dict, location: str):
@@ -190,7 +195,7 @@ def owned_job(job_id: uuid.UUID) -> Job:
     return job
 
 
-def _json_body():
+def json_body():
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send a JSON body with Content-Type: application/json")
     body = request.get_json(silent=True)

@@ -1,7 +1,7 @@
 """Every route of the API in one table."""
 from __future__ import annotations
 
-from api import batches, deliveries, health, jobs, media, metrics, ui, voices
+from api import batches, deliveries, generate_audio, health, jobs, media, metrics, speech, ui, voices
 from api.idempotency import idempotent
 
 ROUTES = [
@@ -35,4 +35,11 @@ ROUTES = [
     ("GET", "/v1/voices", voices.list_voices),
     ("GET", "/v1/voices/<name>", voices.get_voice),
     ("DELETE", "/v1/voices/<name>", voices.delete_voice),
+    # Synchronous synthesis: the original deployment's contract, and OpenAI's.
+    ("POST", "/generate_audio", generate_audio.generate_audio),
+    ("POST", "/v1/generate_audio", generate_audio.generate_audio),
+    ("POST", "/v1/audio/speech", speech.create_speech),
+    ("GET", "/v1/audio/voices", speech.list_audio_voices),
+    ("GET", "/v1/models", speech.list_models),
+    ("GET", "/v1/models/<model>", speech.get_model),
 ]

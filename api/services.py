@@ -1,6 +1,7 @@
 """What request handlers need, built once per app and injected for tests."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from celery import Celery
@@ -9,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
+from jobs.completion import CompletionSignal
 from storage import ObjectStore
 
 
@@ -21,6 +23,8 @@ class Services:
     # Signs the local store's file URLs (api.media); None on S3, whose URLs are presigned.
     url_secret: bytes | None
     metrics: CollectorRegistry  # what GET /metrics serves
+    completions: CompletionSignal  # wakes synchronous requests when their job finished
+    sync_slots: threading.BoundedSemaphore  # SYNC_MAX_WAITING: requests allowed to wait at once
 
 
 def services() -> Services:

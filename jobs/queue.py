@@ -13,9 +13,10 @@ from config import Settings
 RENDER_TASK = "csm_batch.render_job"
 SWEEP_TASK = "csm_batch.sweep"
 DISPATCH_TASK = "csm_batch.dispatch_webhooks"
+SYNC_QUEUE = "sync"  # jobs a request waits for: a worker filling its GPU batch takes them first
 RENDER_QUEUE = "render"  # jobs submitted one by one
 BATCH_QUEUE = "batch"  # jobs of CSV batches: a separate queue, so they never hold singles up
-QUEUES = (RENDER_QUEUE, BATCH_QUEUE)  # what GPU workers consume
+QUEUES = (SYNC_QUEUE, RENDER_QUEUE, BATCH_QUEUE)  # what GPU workers consume
 MAINTENANCE_QUEUE = "maintenance"  # the sweeper: no model needed
 WEBHOOKS_QUEUE = "webhooks"  # the webhook dispatcher: apart, so slow receivers never delay the sweeper
 ALL_QUEUES = (*QUEUES, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE)  # one worker doing everything (demo, tests)

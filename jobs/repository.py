@@ -12,12 +12,13 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Mapping, Protocol
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from jobs import outbox, wakeups
+from jobs import completion, outbox, wakeups
 from jobs.errors import JobError
 from jobs.models import Batch, Job, JobLine, utcnow
+from jobs.queue import SYNC_QUEUE
 from jobs.status import BatchStatus, JobStatus, LineStatus
 from jobs.validation import JobRequest, LineRequest
 
@@ -302,7 +303,8 @@ def due_in_s(session: Session, job_id: uuid.UUID) -> float | None:
 
 
 def queued_text_jobs(session: Session, queue: str, limit: int, exclude: uuid.UUID) -> list[uuid.UUID]:
-    """Up to `limit` other due queued single-text jobs, oldest first, to render in the same batch.
+    """Up to `limit` other due queued single-text jobs to render in the same batch: those of
+    the sync queue first (a request is waiting for them), then those of `queue`; oldest first.
 
     On PostgreSQL, rows another worker is reading are skipped rather than waited for; the
     conditional claim decides in any case.
@@ -311,11 +313,11 @@ def queued_text_jobs(session: Session, queue: str, limit: int, exclude: uuid.UUI
         select(Job.id)
         .where(
             _due(database_now(session)),
-            Job.queue == queue,
+            Job.queue.in_({SYNC_QUEUE, queue}),
             Job.is_script.is_(False),
             Job.id != exclude,
         )
-        .order_by(Job.created_at)
+        .order_by(case((Job.queue == SYNC_QUEUE, 0), else_=1), Job.created_at)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
@@ -437,13 +439,15 @@ def release_job(
 
 
 # What a terminal UPDATE returns for _finished.
-FINISHED = (Job.id, Job.api_key_id, Job.status, Job.webhook_url, Job.batch_id)
+FINISHED = (Job.id, Job.api_key_id, Job.status, Job.webhook_url, Job.batch_id, Job.queue)
 
 
 def _finished(session: Session, jobs) -> None:
-    """In the transaction that made `jobs` terminal: their webhook events, and their batches'
-    counters; the update that brings a batch to its total closes it (exactly once)."""
+    """In the transaction that made `jobs` terminal: their completion signals (sent after the
+    commit), their webhook events, and their batches' counters; the update that brings a batch
+    to its total closes it (exactly once)."""
     for job in jobs:
+        completion.record_finished(session, job.id, job.queue)
         outbox.emit(session, job.api_key_id, job.id, outbox.JOB_EVENTS[job.status], job.webhook_url)
         if job.batch_id is None:
             continue

@@ -2,7 +2,7 @@
 
 A message is only a wake-up call. The worker that takes one claims the message's own job if it
 is still queued and, unless that job is a script, fills its GPU batch with up to
-WORKER_BATCH_SIZE queued texts of the same queue. So a queue holding at least one waiting
+WORKER_BATCH_SIZE queued texts of the same queue (after any of the sync queue). So a queue holding at least one waiting
 message per WORKER_BATCH_SIZE queued texts, plus one per queued script, has work enough for
 every queued job, whichever job ids the messages carry. A job's wake-up is in doubt only when
 none was sent for it for REQUEUE_AFTER_S (`enqueued_at`) AND its queue holds fewer messages than

@@ -113,6 +113,8 @@ def stack(tmp_path_factory, tiny_model_dir, postgres_database, s3_endpoint):
         "LOG_FORMAT": "json",  # the worker's log is read as JSON lines (tests/test_logs.py)
         "WORKER_METRICS_PORT": str(metrics_port := free_port()),
         "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics"),
+        # Synchronous requests wait for a CPU worker, which may be slow on a busy machine.
+        "SYNC_WAIT_S": "600",
     }
     settings = make_settings(**environ)
     log = data_dir / "worker.log"

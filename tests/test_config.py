@@ -13,8 +13,11 @@ def test_nothing_set_is_the_embedded_default(tmp_path):
 
 @pytest.mark.parametrize(
     "name, value",
-    [("MAX_ATTEMPTS", "three"), ("TASK_TIME_LIMIT_S", "-5"), ("SWEEP_INTERVAL_S", "0"), ("LOG_FORMAT", "xml"),
-     ("CSM_COMPILE", "sometimes"), ("CSM_CUDA_GRAPHS", "auto")],
+    [
+        ("MAX_ATTEMPTS", "three"), ("TASK_TIME_LIMIT_S", "-5"), ("SWEEP_INTERVAL_S", "0"), ("LOG_FORMAT", "xml"),
+        ("CSM_COMPILE", "sometimes"), ("CSM_CUDA_GRAPHS", "auto"),
+        ("SYNC_MAX_WAITING", "0"), ("SYNC_WAIT_S", "soon"), ("OPENAI_VOICES", "alloy"), ("OPENAI_VOICES", "alloy=-1"),
+    ],
 )
 def test_a_bad_value_names_its_variable(name, value):
     with pytest.raises(SettingsError, match=name):
@@ -39,3 +42,8 @@ def test_worker_metrics_need_a_folder_for_the_children(tmp_path):
 def test_compile_is_auto_by_default_or_a_boolean(raw, expected):
     settings = Settings.from_env({} if raw is None else {"CSM_COMPILE": raw})
     assert settings.csm_compile is expected and settings.csm_cuda_graphs is True
+
+
+def test_openai_voice_names_map_to_speakers():
+    assert Settings.from_env({}).openai_voices["alloy"] == 0
+    assert Settings.from_env({"OPENAI_VOICES": "alloy=3, nova = 12"}).openai_voices == {"alloy": 3, "nova": 12}

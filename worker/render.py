@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def render_job(job_id: uuid.UUID, runtime: Runtime) -> list[Outcome]:
-    """Renders `job_id`, filling the GPU batch with other queued texts of its queue -> what
-    became of each job this task touched, `job_id`'s first.
+    """Renders `job_id`, filling the GPU batch with other queued texts (of the sync queue first,
+    then of its queue) -> what became of each job this task touched, `job_id`'s first.
 
     A message is a wake-up call: when its own job was already taken (as another task's
     rider), it still renders what is queued, so a batch needs one message per GPU batch.

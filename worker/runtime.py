@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
+from jobs import completion
 from jobs.db import make_session_factory, service_engine
 from storage import ObjectStore, make_store
 from worker.voices import VoiceLibrary
@@ -71,6 +72,8 @@ def process_sessions(settings: Settings) -> sessionmaker[Session]:
     global _sessions
     if _sessions is None:
         _sessions = make_session_factory(service_engine(settings))
+        # Requests waiting for a job of the sync queue hear of it once it is committed.
+        completion.signal_after_commit(_sessions, completion.make_signal(settings))
     return _sessions
 
 

@@ -23,10 +23,10 @@ def owner(sessions) -> int:
         return row.id
 
 
-def new_job(sessions, owner: int, text: str = "hello") -> Job:
+def new_job(sessions, owner: int, text: str = "hello", queue: str = "render") -> Job:
     request = parse_job_request({"text": text}, max_text_chars=100, voice_exists=lambda name: False)
     with sessions.begin() as session:
-        return repository.create_job(session, owner, request, queue="render")
+        return repository.create_job(session, owner, request, queue=queue)
 
 
 def claim(sessions, job, lease_s=60, max_attempts=3):
@@ -167,3 +167,13 @@ def test_a_batch_closes_exactly_once_when_its_last_job_ends(sessions, owner):
         assert closed.finished_at is not None
         events = session.scalars(select(WebhookEvent.type).where(WebhookEvent.subject_id == batch.id)).all()
         assert events == ["batch.completed"]
+
+
+def test_a_gpu_batch_is_filled_with_waiting_sync_jobs_first(sessions, owner):
+    batch = [new_job(sessions, owner, f"row {i}", queue="batch") for i in range(3)]
+    single = new_job(sessions, owner, "single", queue="render")
+    waiting = [new_job(sessions, owner, f"waiting {i}", queue="sync") for i in range(2)]
+    with sessions.begin() as session:
+        riders = repository.queued_text_jobs(session, "batch", 3, exclude=batch[0].id)
+        assert riders == [waiting[0].id, waiting[1].id, batch[1].id]  # never another queue's singles
+        assert single.id not in repository.queued_text_jobs(session, "batch", 10, exclude=batch[0].id)

@@ -1,0 +1,33 @@
+"""POST /generate_audio (and /v1/generate_audio): the contract of the deployment this service
+grew from, so its clients work unchanged.
+
+`{"text", "speaker"?, "voice"?, "max_audio_length_ms"?, "temperature"?, "topk"?, "seed"?,
+"format"?, "metadata"?}` -> `{"run_id", "result": {"audio_data", "format", "encoding"},
+"run_time_ms"}`: the audio base64-encoded (WAV unless `format` says otherwise); `run_id` is the
+job's id. Fields follow POST /v1/jobs' rules.
+"""
+from __future__ import annotations
+
+import base64
+import time
+
+from flask import jsonify
+
+from api.jobs import json_body, parse_request
+from api.sync import render_and_wait
+
+
+def generate_audio():
+    started = time.perf_counter()
+    rendered = render_and_wait(parse_request(json_body()))
+    return jsonify(
+        {
+            "run_id": str(rendered.job.id),
+            "result": {
+                "audio_data": base64.b64encode(rendered.audio).decode("ascii"),
+                "format": rendered.job.format,
+                "encoding": "base64",
+            },
+            "run_time_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+    )
