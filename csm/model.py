@@ -130,7 +130,8 @@ class Attention(nn.Module):
         heads, kv_heads, head_dim = self.num_heads, self.num_kv_heads, self.head_dim
         qkv = self.qkv_proj(x).view(batch, seq, heads + 2 * kv_heads, head_dim)
         qk = qkv[:, :, : heads + kv_heads]  # rotated together, in place: (B, S, heads + kv_heads, head_dim)
-        torch.addcmul(qk * step.cos, qk.roll(head_dim // 2, dims=-1), step.sin, out=qk)
+        # copy_, not out=: torch.compile refuses an out= tensor that is a strided view (any batch over 1)
+        qk.copy_(torch.addcmul(qk * step.cos, qk.roll(head_dim // 2, dims=-1), step.sin))
         q = qkv[:, :, :heads]
         k, v = self.kv_cache.update(step, qkv[:, :, heads:].unflatten(2, (2, kv_heads)))  # (B, kv_heads, T, head_dim)
         # grouped-query attention without copying the cache per head: the `group` query heads of one kv head

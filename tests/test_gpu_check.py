@@ -11,7 +11,7 @@ from support import ROOT
 # Not on the GPU machine's image (and not carried there): importing one of them fails, as it would there.
 ABSENT = ("sphn", "soundfile", "celery", "kombu", "sqlalchemy", "alembic", "psycopg", "boto3", "botocore", "flask",
           "werkzeug", "moto", "redis", "sounddevice", "aiohttp", "bitsandbytes")
-SECTIONS = ["environment", "tiny_model", "gpu_tests", "benchmark"]
+SECTIONS = ["environment", "tiny_model", "gpu_tests", "benchmark", "benchmark_compiled"]
 
 
 def test_the_dry_run_passes_every_section_and_writes_its_report(tmp_path):
@@ -26,11 +26,8 @@ def test_the_dry_run_passes_every_section_and_writes_its_report(tmp_path):
 
     report = json.loads((out / "gpu-check.json").read_text())
     statuses = {name: section["status"] for name, section in report["sections"].items()}
-    # the compiled benchmark runs last and on its own: torch.compile of the engine's steps fails at present
-    # (Dynamo refuses the non-contiguous `out=` of the RoPE addcmul), so only the others must pass for now
-    assert statuses == dict.fromkeys(SECTIONS, "ok") | {"benchmark_compiled": statuses["benchmark_compiled"]}, (
-        done.stdout[-4000:] + done.stderr[-4000:])
-    assert done.returncode == (0 if statuses["benchmark_compiled"] == "ok" else 1)  # a failed section fails the run
+    assert statuses == dict.fromkeys(SECTIONS, "ok"), done.stdout[-4000:] + done.stderr[-4000:]
+    assert done.returncode == 0
     if any((ROOT / ".whl").glob("*.whl")):  # fetched by scripts/fetch-gpu-wheels: installed and first on sys.path
         assert report["sections"]["environment"]["carried_wheels_win"] is True
     assert report["sections"]["environment"]["sdpa"]["decode"]["ops"]  # the kernel the engine's attention got
