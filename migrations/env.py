@@ -10,7 +10,8 @@ from jobs.db import make_engine
 from jobs.models import Base, UTCDateTime
 
 if context.config.config_file_name and context.config.attributes.get("configure_logging", True):
-    fileConfig(context.config.config_file_name)
+    # keep the loggers the host process already made (the worker, the API, a test run) working
+    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
 
