@@ -98,4 +98,4 @@ def test_the_embedded_demo_renders_the_example_conversation(tmp_path, tiny_model
         with wave.open(str(out / name)) as wav:
             assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 24_000)
             assert wav.getnframes() > 0
-    assert "succeeded in" in result.stdout and "conversation.wav" in result.stdout
+    assert "succeeded in" in stdout and "conversation.wav" in stdout
