@@ -17,16 +17,13 @@ from huggingface_hub import hf_hub_download, snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 from moshi.models import loaders
 
+from .files import CONFIG_FILE, LOCAL_MIMI_FILE, TOKENIZER_FILES, WEIGHTS_FILE, WEIGHTS_INDEX_FILE
+from .tiny import write_tiny_model
+
 TINY_SPEC = "tiny"
 DEFAULT_HUB_ID = "sesame/csm-1b"  # transformers format: config.json, model.safetensors, tokenizer files
 MIMI_REPO = loaders.DEFAULT_REPO  # moshi's Mimi checkpoint, as Sesame's reference uses it
 MIMI_FILE = loaders.MIMI_NAME
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_INDEX_FILE = "model.safetensors.index.json"  # sharded checkpoints
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
-LOCAL_MIMI_FILE = "mimi.safetensors"  # in a local model directory
 
 # What the download step fetches from the CSM repo (weights either whole or sharded).
 HUB_PATTERNS = (CONFIG_FILE, "model*.safetensors", WEIGHTS_INDEX_FILE, "tokenizer*", "special_tokens_map.json")
@@ -70,8 +67,6 @@ def _ensure_tiny(target: Path) -> Path:
     """Builds the tiny model once; concurrent builders race to an atomic rename, the loser's copy is dropped."""
     if (target / CONFIG_FILE).is_file():
         return target
-    from .tiny import write_tiny_model  # deferred: tiny.py imports this module's file names
-
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
     try:

@@ -17,8 +17,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from .config import CsmConfig
+from .files import CONFIG_FILE, LOCAL_MIMI_FILE, WEIGHTS_FILE
 from .model import CsmModel
-from .resolve import CONFIG_FILE, LOCAL_MIMI_FILE, WEIGHTS_FILE
 from .text import apply_bos_eos_template
 from .weights import save_model
 
