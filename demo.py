@@ -21,9 +21,9 @@ from typing import Callable
 
 import requests
 
-from cli import ROOT, create_key, init
 from config import Settings
 from jobs.queue import ALL_QUEUES
+from provision import ROOT, create_key, init
 
 POLL_S = 0.5
 TIMEOUT_S = 600

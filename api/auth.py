@@ -17,4 +17,6 @@ def require_api_key() -> None:
     api_key = find_key(db(), key.strip())
     if api_key is None:
         raise ApiError(401, "unauthorized", "unknown API key")
+    if api_key.revoked_at is not None:
+        raise ApiError(401, "unauthorized", "this API key was revoked")
     g.api_key_id = api_key.id

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from api import create_app  # noqa: E402
 from bench.csv_validation import build_csv  # noqa: E402
-from cli import create_key, init  # noqa: E402
+from provision import create_key, init  # noqa: E402
 from config import Settings  # noqa: E402
 
 

@@ -71,6 +71,8 @@ class ApiKey(Base):
     webhook_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
     previous_webhook_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A revoked key is refused at once; its row stays, as its jobs and batches reference it.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Batch(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from support import PUBLIC_API_URL, Stack, free_port, free_redis_db, make_settings, run_worker, s3_client, s3_environment, serve_api  # first: it puts the project on sys.path
 
-from cli import create_key, migrate
+from provision import create_key, migrate
 from jobs.db import make_engine, make_session_factory
 from tests.csm.conftest import one_torch_thread, tiny_generator, tiny_model_dir  # noqa: F401  the engine's fixtures
 

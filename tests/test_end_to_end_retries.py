@@ -5,7 +5,7 @@ import time
 
 import requests
 
-from cli import create_key
+from provision import create_key
 from support import TIMEOUT_S, make_settings, run_worker, s3_client, serve_api, service_environ, wait_until_done
 
 

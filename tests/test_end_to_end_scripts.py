@@ -120,7 +120,7 @@ def test_a_worker_killed_mid_script_is_resumed_without_rerendering(tmp_path, tin
         SWEEP_INTERVAL_S="1", REQUEUE_AFTER_S="60", LEASE_S="3",
     )
     settings = make_settings(**environ)
-    from cli import create_key
+    from provision import create_key
 
     script = [{"speaker": i % 2, "text": f"This is line number {i} of a long talk."} for i in range(8)]
     with serve_api(settings) as base:

@@ -43,7 +43,7 @@ def test_api_lines_are_json_and_name_the_job_of_the_route(tmp_path):
     while serving a job's audio (its file is gone from the store)."""
     program = """
 import uuid
-from cli import create_key, init
+from provision import create_key, init
 from config import Settings
 init(Settings.from_env())  # first: Alembic's logging set-up would replace the API's
 from api.wsgi import app, settings

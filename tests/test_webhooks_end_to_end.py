@@ -109,7 +109,7 @@ def test_a_worker_killed_after_the_status_change_still_delivers(tmp_path, tiny_m
         "WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_DISPATCH_INTERVAL_S": "0.3",
     }
     settings = make_settings(**environ)
-    from cli import create_key
+    from provision import create_key
 
     with serve_api(settings) as base:
         client = requests.Session()

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from api import create_app
-from cli import create_key, init
+from provision import create_key, init
 from jobs.queue import WEBHOOKS_QUEUE
 from support import free_port, free_redis_db, make_settings, metric_samples, run_worker, wait_until_done
 from webhook_receiver import run_receiver

@@ -3,7 +3,7 @@ and a local store, all real, in a temporary folder."""
 import pytest
 
 from api import create_app
-from cli import create_key, init
+from provision import create_key, init
 from support import make_settings
 
 

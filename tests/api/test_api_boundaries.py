@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from api import create_app
-from cli import init
+from provision import init
 from support import ROOT, make_settings
 
 CHECK = """

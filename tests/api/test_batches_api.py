@@ -93,7 +93,7 @@ def test_unknown_columns_and_media_types_are_refused(client, key):
 
 
 def test_another_keys_batch_is_not_found(client, key, settings):
-    from cli import create_key
+    from provision import create_key
 
     batch_id = post_csv(client, key, GOOD).get_json()["id"]
     other = create_key(settings, "bob")

@@ -16,7 +16,7 @@ import api.jobs
 from api import create_app
 from api.idempotency import HEADER, REPLAYED_HEADER
 from api_helpers import auth, published_messages
-from cli import create_key, init
+from provision import create_key, init
 from jobs import keys, repository
 from jobs.db import make_engine, make_session_factory
 from jobs.idempotency import IDEMPOTENCY_TTL, PROCESSING_TIMEOUT, purge_expired

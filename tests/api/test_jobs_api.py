@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from api_helpers import auth, published_messages, stored_jobs, submit
-from cli import create_key
+from provision import create_key, list_keys, revoke_key
 
 
 def test_submit_returns_202_with_location_and_publishes_once(client, key, app, settings):
@@ -138,3 +138,15 @@ def test_unknown_routes_and_methods_use_the_error_shape(client, key):
 def test_health_and_readiness(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_a_revoked_key_is_refused_at_once_and_its_jobs_stay(client, key, settings):
+    job_id = submit(client, key, {"text": "before"}).get_json()["id"]
+    name = next(k["name"] for k in list_keys(settings) if k["revoked_at"] is None)
+    revoked = revoke_key(settings, name)
+    assert revoked["revoked_at"] is not None
+    response = client.get(f"/v1/jobs/{job_id}", headers=auth(key))
+    assert response.status_code == 401
+    assert response.get_json()["error"] == {"code": "unauthorized", "message": "this API key was revoked"}
+    assert [k["revoked_at"] is not None for k in list_keys(settings)] == [True]  # the row stays
+    assert stored_jobs(client.application) == 1

@@ -11,7 +11,7 @@ import requests
 
 from api import create_app
 from api_helpers import auth, submit
-from cli import create_key, init
+from provision import create_key, init
 from jobs import repository
 from jobs.errors import JobError
 from jobs.repository import AudioResult, LineResult

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from api import create_app
 from api_helpers import auth, published_messages, stored_jobs
-from cli import create_key, init
+from provision import create_key, init
 from jobs import repository
 from jobs.errors import JobError
 from jobs.models import Job, JobLine

@@ -5,7 +5,7 @@ import io
 
 from api import create_app
 from api_helpers import auth, stored_jobs, submit
-from cli import create_key, init
+from provision import create_key, init
 from support import make_settings, s3_environment
 from test_scripts_voices_api import wav_bytes
 

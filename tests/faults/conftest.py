@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from support import REDIS_URL, free_redis_db, make_settings, s3_client, s3_environment, serve_api
-from cli import create_key
+from provision import create_key
 from faults_support import FAST, REPORT, Outage, through
 from proxy import FaultProxy
 

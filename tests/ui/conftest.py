@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from cli import create_key, init
+from provision import create_key, init
 from support import Stack, make_settings, run_worker, serve_api
 
 BROWSER_ARGS = [

@@ -9,7 +9,7 @@ import redis
 from sqlalchemy import select
 from support import ROOT, free_redis_db, make_settings, worker_command
 
-from cli import create_key, migrate
+from provision import create_key, migrate
 from jobs import repository
 from jobs.db import make_engine, make_session_factory
 from jobs.keys import find_key
