@@ -26,7 +26,9 @@ from jobs.voices import find_voice
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("line", "output_name", "job_id", "script_line", "status", "audio_url", "duration_ms", "error")
+MANIFEST_COLUMNS = (
+    "line", "output_name", "job_id", "script_line", "status", "audio_url", "duration_ms", "sha256", "error",
+)
 ARCHIVE_CHUNK = 1024 * 1024
 MAX_UPLOAD_BYTES = MAX_CSV_BYTES + 64 * 1024  # the file plus multipart framing
 
@@ -144,11 +146,13 @@ def _manifest_entry(row: batches.ManifestRow) -> dict:
     job, line = row.job, row.script_line
     links = job_links(job, base_url())
     if line is None:
-        audio_url = links.audio_url if job.status in WITH_RESULT else None
+        done = job.status in WITH_RESULT
+        audio_url, sha256 = (links.audio_url, job.audio_sha256) if done else (None, None)
         status, duration_ms = job.status, job.duration_ms
         error = job.error_message if job.error_code else None
     else:
-        audio_url = links.line_audio_urls[line.index] if line.status == LineStatus.SUCCEEDED.value else None
+        done = line.status == LineStatus.SUCCEEDED.value
+        audio_url, sha256 = (links.line_audio_urls[line.index], line.audio_sha256) if done else (None, None)
         status, duration_ms, error = line.status, line.duration_ms, line.error
     return {
         "line": row.line,
@@ -158,6 +162,7 @@ def _manifest_entry(row: batches.ManifestRow) -> dict:
         "status": status,
         "audio_url": audio_url,
         "duration_ms": duration_ms,
+        "sha256": sha256,  # of the file at audio_url: a client skips what it already has
         "error": error,
     }
 

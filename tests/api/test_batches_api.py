@@ -56,7 +56,7 @@ def test_a_good_file_creates_the_batch_and_its_jobs_atomically(client, key, app,
     ]
     as_csv = client.get(f"/v1/batches/{batch['id']}/manifest?format=csv", headers=auth(key))
     assert as_csv.mimetype == "text/csv"
-    assert as_csv.get_data(as_text=True).splitlines()[0] == "line,output_name,job_id,script_line,status,audio_url,duration_ms,error"
+    assert as_csv.get_data(as_text=True).splitlines()[0] == "line,output_name,job_id,script_line,status,audio_url,duration_ms,sha256,error"
 
 
 def test_a_multipart_upload_keeps_its_file_name(client, key):
