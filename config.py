@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -60,6 +61,61 @@ def one_of(*choices: str) -> Callable[[str], str]:
 def boolean_or_auto(raw: str) -> bool | None:
     """A boolean, or "auto" (None): the engine decides (see the variable's README entry)."""
     return None if raw.lower() == "auto" else boolean(raw)
+
+
+def positive(parse: Callable[[str], T]) -> Callable[[str], T]:
+    def check(raw: str) -> T:
+        value = parse(raw)
+        if value <= 0:  # type: ignore[operator]
+            raise ValueError("must be positive")
+        return value
+    return check
+
+
+def http_url(raw: str) -> str:
+    """An http(s) URL with a host, without its trailing slash."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def _reader(environ: Mapping[str, str] | None) -> Callable[[str, Callable[[str], T], T], T]:
+    """get(name, parse, default): the variable parsed, or `default` when unset or blank; a value
+    that does not parse raises SettingsError naming the variable."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str, parse: Callable[[str], T], default: T) -> T:
+        raw = env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
+
+    return get
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the client commands of `csm-batch` need: the API's address and a key for it."""
+
+    api_url: str
+    api_key: str
+    timeout_s: float  # connecting, and each read, of every HTTP call
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ClientSettings":
+        get = _reader(environ)
+        api_key = get("CSM_API_KEY", str, None)
+        if api_key is None:
+            raise SettingsError("CSM_API_KEY is not set: an operator creates one with `csm-batch keys create NAME`")
+        return cls(
+            api_url=get("CSM_API_URL", http_url, "http://localhost:8000"),
+            api_key=api_key,
+            timeout_s=get("CSM_API_TIMEOUT_S", positive(float), 30.0),
+        )
 
 
 @dataclass(frozen=True)
@@ -137,25 +193,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if environ is None else environ
-
-        def get(name: str, parse: Callable[[str], T], default: T) -> T:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                return parse(raw)
-            except ValueError as exc:
-                raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
-
-        def positive(parse: Callable[[str], T]) -> Callable[[str], T]:
-            def check(raw: str) -> T:
-                value = parse(raw)
-                if value <= 0:  # type: ignore[operator]
-                    raise ValueError("must be positive")
-                return value
-            return check
-
+        get = _reader(environ)
         data_dir = get("CSM_DATA_DIR", lambda raw: Path(raw).resolve(), Path(".data").resolve())
         settings = cls(
             data_dir=data_dir,

@@ -1,6 +1,6 @@
 import pytest
 
-from config import Settings, SettingsError
+from config import ClientSettings, Settings, SettingsError
 
 
 def test_nothing_set_is_the_embedded_default(tmp_path):
@@ -47,3 +47,14 @@ def test_compile_is_auto_by_default_or_a_boolean(raw, expected):
 def test_openai_voice_names_map_to_speakers():
     assert Settings.from_env({}).openai_voices["alloy"] == 0
     assert Settings.from_env({"OPENAI_VOICES": "alloy=3, nova = 12"}).openai_voices == {"alloy": 3, "nova": 12}
+
+
+def test_client_settings_need_a_key_and_an_http_url():
+    with pytest.raises(SettingsError, match="CSM_API_KEY is not set"):
+        ClientSettings.from_env({})
+    with pytest.raises(SettingsError, match="CSM_API_URL"):
+        ClientSettings.from_env({"CSM_API_KEY": "k", "CSM_API_URL": "localhost:8000"})
+    with pytest.raises(SettingsError, match="CSM_API_TIMEOUT_S"):
+        ClientSettings.from_env({"CSM_API_KEY": "k", "CSM_API_TIMEOUT_S": "0"})
+    client = ClientSettings.from_env({"CSM_API_KEY": "k", "CSM_API_URL": "https://tts.example.com/"})
+    assert (client.api_url, client.api_key, client.timeout_s) == ("https://tts.example.com", "k", 30.0)
