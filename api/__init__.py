@@ -4,9 +4,11 @@ It never imports torch or the engine.
 """
 from __future__ import annotations
 
+import math
 import threading
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 
 import logs
 from api.auth import require_api_key
@@ -23,6 +25,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
         services = build_services(settings)
     app = Flask(__name__, static_url_path=STATIC_URL_PATH)  # the web page's files (api/static)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json = FiniteJSONProvider(app)
     app.json.sort_keys = False
     app.extensions["csm_batch"] = services
     app.extensions["csm_batch_readiness"] = Readiness(services)
@@ -34,6 +37,27 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app.teardown_appcontext(close_db)
     register_error_handlers(app)
     return app
+
+
+class FiniteJSONProvider(DefaultJSONProvider):
+    """Never answers NaN or Infinity, which are not JSON (requests holding them are refused; a
+    value stored before that rule is written as null)."""
+
+    def dumps(self, obj, **kwargs) -> str:
+        try:
+            return super().dumps(obj, allow_nan=False, **kwargs)
+        except ValueError:
+            return super().dumps(_finite(obj), allow_nan=False, **kwargs)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _bind_log_fields() -> None:

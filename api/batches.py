@@ -12,16 +12,17 @@ from typing import Iterator
 from flask import Response, g, jsonify, request, stream_with_context, url_for
 
 from api.errors import ApiError
-from api.jobs import accepted, base_url, check_webhook_url, page_limit, publish
+from api.inputs import takes
+from api.jobs import accepted, base_url, publish
 from api.services import db, services
 from jobs import batches, repository
 from jobs.csv_batch import MAX_CSV_BYTES, CsvRejected, parse_batch_csv
 from jobs.formats import WAV, audio_format, with_extension
+from jobs.inputs import BatchListQuery, BatchOptions, BatchUpload, ManifestQuery
 from jobs.models import Batch
 from jobs.queue import BATCH_QUEUE
 from jobs.resource import WITH_RESULT, batch_resource, job_links
 from jobs.status import LineStatus
-from jobs.validation import InvalidField
 from jobs.voices import find_voice
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,14 @@ ARCHIVE_CHUNK = 1024 * 1024
 MAX_UPLOAD_BYTES = MAX_CSV_BYTES + 64 * 1024  # the file plus multipart framing
 
 
-def create_batch():
-    request.max_content_length = MAX_UPLOAD_BYTES
-    data, filename = _upload()
-    webhook_url = request.args.get("webhook_url") or request.form.get("webhook_url")
-    if webhook_url:
-        try:
-            check_webhook_url(webhook_url)
-        except InvalidField as exc:
-            raise ApiError(422, "invalid_field", exc.message, exc.field) from None
+@takes(query=BatchOptions, form=BatchUpload, raw_body="text/csv", max_body_bytes=MAX_UPLOAD_BYTES)
+def create_batch(query: BatchOptions, form: BatchUpload | None):
+    if form is not None:
+        data, filename, webhook_url = form.file.data, form.file.filename, form.webhook_url or query.webhook_url
+    elif request.mimetype == "text/csv":
+        data, filename, webhook_url = request.get_data(), None, query.webhook_url
+    else:
+        raise ApiError(415, "unsupported_media_type", "send the CSV as text/csv or as multipart/form-data field 'file'")
     session = db()
     try:
         plan = parse_batch_csv(
@@ -60,7 +60,7 @@ def create_batch():
         "jobs": len(plan.jobs),
         "scripts": sum(1 for job in plan.jobs if job.script_id is not None),
     }
-    if request.args.get("validate_only", "").lower() in ("1", "true", "yes"):
+    if query.validate_only:
         return jsonify({"valid": True, **summary})
 
     batch = repository.create_batch(
@@ -72,9 +72,10 @@ def create_batch():
     return accepted(_resource(batch), url_for("get_batch", batch_id=batch.id))
 
 
-def list_batches():
+@takes(query=BatchListQuery)
+def list_batches(query: BatchListQuery):
     """The key's newest batches (`limit`, 20 by default)."""
-    page = batches.list_batches(db(), g.api_key_id, page_limit(request.args.get("limit")))
+    page = batches.list_batches(db(), g.api_key_id, query.limit)
     return jsonify({"batches": [_resource(batch) for batch in page]})
 
 
@@ -82,10 +83,11 @@ def get_batch(batch_id: uuid.UUID):
     return jsonify(_resource(_owned(batch_id)))
 
 
-def get_batch_manifest(batch_id: uuid.UUID):
+@takes(query=ManifestQuery)
+def get_batch_manifest(batch_id: uuid.UUID, query: ManifestQuery):
     batch = _owned(batch_id)
     rows = [_manifest_entry(row) for row in batches.manifest_rows(db(), batch.id)]
-    if request.args.get("format", "json") == "csv":
+    if query.format == "csv":
         return Response(_csv(rows), mimetype="text/csv")
     return jsonify({"batch_id": str(batch.id), "status": batch.status, "rows": rows})
 
@@ -110,17 +112,6 @@ def get_batch_archive(batch_id: uuid.UUID):
     response = Response(stream_with_context(itertools.chain([first], chunks)), mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="batch-{batch.id}.zip"'
     return response
-
-
-def _upload() -> tuple[bytes, str | None]:
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            raise ApiError(422, "invalid_field", "attach the CSV as the multipart field 'file'", "file")
-        return upload.read(), upload.filename
-    if request.mimetype == "text/csv":
-        return request.get_data(), None
-    raise ApiError(415, "unsupported_media_type", "send the CSV as text/csv or as multipart/form-data field 'file'")
 
 
 def _wake_ups(batch_id: uuid.UUID) -> list[uuid.UUID]:

@@ -6,9 +6,11 @@ import uuid
 from flask import g, jsonify
 
 from api.errors import ApiError
+from api.inputs import takes
 from api.jobs import owned_job
 from api.services import db, services
 from jobs import batches, outbox
+from jobs.inputs import EventPath
 from jobs.models import ApiKey, WebhookAttempt, WebhookEvent
 from jobs.resource import timestamp
 from webhooks import new_secret
@@ -22,10 +24,12 @@ def batch_deliveries(batch_id: uuid.UUID):
     return _deliveries(_owned_batch(batch_id))
 
 
+@takes(path=EventPath)
 def redeliver_job_event(job_id: uuid.UUID, event_id: str):
     return _redeliver(owned_job(job_id).id, event_id)
 
 
+@takes(path=EventPath)
 def redeliver_batch_event(batch_id: uuid.UUID, event_id: str):
     return _redeliver(_owned_batch(batch_id), event_id)
 

@@ -1,8 +1,12 @@
-"""One JSON error shape everywhere: {"error": {"code", "message", "field"?}}.
+"""One JSON error shape everywhere: {"error": {"code", "message", "field"?, "problems"?}}.
+
+An error about the request's input lists every bad field in `problems`, [{"field", "message"}],
+in the order of the model's fields; `field` and `message` repeat the first of them.
 
 Routes marked with `openai_errors` (the OpenAI-compatible ones) answer the shape OpenAI's
 clients parse instead: {"error": {"message", "type", "param", "code"}}, with 400 for invalid
-fields (OpenAI's BadRequestError) where the rest of the API says 422.
+fields (OpenAI's BadRequestError) where the rest of the API says 422; `param` is the first bad
+field.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from jobs.fields import Problem
 from storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -23,7 +28,7 @@ RETRY_AFTER_S = 5  # what a 503 asks clients to wait before trying again
 class ApiError(Exception):
     def __init__(
         self, status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None, problems: list[Problem] | None = None,
     ):
         super().__init__(message)
         self.status = status
@@ -32,6 +37,8 @@ class ApiError(Exception):
         self.field = field
         self.retry_after_s = retry_after_s
         self.headers = headers or {}
+        # Every bad field; an error naming one field lists it alone.
+        self.problems = problems if problems is not None else [Problem(field, message)] if field else []
 
 
 def openai_errors(view):
@@ -42,7 +49,7 @@ def openai_errors(view):
 
 def error_response(
     status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, problems: list[Problem] = (),
 ):
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if getattr(view, "openai_errors", False):
@@ -51,6 +58,8 @@ def error_response(
         status = 400 if status == 422 else status
     else:
         body = {"error": {"code": code, "message": message} | ({"field": field} if field is not None else {})}
+        if problems:
+            body["error"]["problems"] = [{"field": p.field, "message": p.message} for p in problems]
     response = jsonify(body)
     response.headers.update(headers or {})
     if retry_after_s is not None:
@@ -61,7 +70,9 @@ def error_response(
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.field, exc.retry_after_s, exc.headers)
+        return error_response(
+            exc.status, exc.code, exc.message, exc.field, exc.retry_after_s, exc.headers, exc.problems
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

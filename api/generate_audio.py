@@ -4,7 +4,7 @@ grew from, so its clients work unchanged.
 `{"text", "speaker"?, "voice"?, "max_audio_length_ms"?, "temperature"?, "topk"?, "seed"?,
 "format"?, "metadata"?}` -> `{"run_id", "result": {"audio_data", "format", "encoding"},
 "run_time_ms"}`: the audio base64-encoded (WAV unless `format` says otherwise); `run_id` is the
-job's id. Fields follow POST /v1/jobs' rules.
+job's id. Fields follow POST /v1/jobs' rules (jobs.validation.SyncTextJob).
 """
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ import time
 
 from flask import jsonify
 
-from api.jobs import json_body, parse_request
+from api.inputs import takes
 from api.sync import render_and_wait
+from jobs.validation import SyncTextJob, job_request
 
 
-def generate_audio():
+@takes(body=SyncTextJob)
+def generate_audio(body: SyncTextJob):
     started = time.perf_counter()
-    rendered = render_and_wait(parse_request(json_body()))
+    rendered = render_and_wait(job_request(body))
     return jsonify(
         {
             "run_id": str(rendered.job.id),

@@ -28,9 +28,11 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_CHARS = 255  # the column's size
 
 
-def idempotent(view, *, max_body_bytes: int | None = None):
-    """Wraps a view that creates something. ``max_body_bytes``: the view's own body limit, if it
-    raises the app's, since the body is read here first (to fingerprint the request)."""
+def idempotent(view):
+    """Wraps a view that creates something. The body is read here first (to fingerprint the
+    request), so the view's own body limit (api.inputs.takes' max_body_bytes) applies here."""
+    inputs = getattr(view, "inputs", None)
+    max_body_bytes = inputs.max_body_bytes if inputs is not None else None
 
     @functools.wraps(view)
     def wrapper(**kwargs):

@@ -1,55 +1,35 @@
 """/v1/jobs: submit, poll, list, download and cancel synthesis jobs."""
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import uuid
-from datetime import datetime
 
 from flask import g, jsonify, redirect, request, send_file, url_for
 
 from api import media
 from api.errors import ApiError
+from api.inputs import takes
 from api.services import db, services
-from jobs import outbox, repository
+from jobs import repository
 from jobs.formats import WAV, audio_format, with_extension
+from jobs.inputs import JobListQuery, encode_cursor
 from jobs.models import Job, JobLine
 from jobs.queue import RENDER_QUEUE, publish_render
 from jobs.resource import WITH_RESULT, job_resource
 from jobs.status import JobStatus, LineStatus
-from jobs.validation import InvalidField, JobRequest, parse_job_request
-from jobs.voices import find_voice
-from webhooks import UnsafeUrl, resolver_within, vet_url
+from jobs.validation import JobBody, job_request
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGE = 20
-MAX_PAGE = 100
 
-
-def submit_job():
-    job_request = parse_request(json_body(), check_webhook_url=check_webhook_url)
+@takes(body=JobBody)
+def submit_job(body: JobBody):
     session = db()
-    job = repository.create_job(session, g.api_key_id, job_request, queue=RENDER_QUEUE)
+    job = repository.create_job(session, g.api_key_id, job_request(body.root), queue=RENDER_QUEUE)
     session.commit()
     log.info("event=job_queued job_id=%s lines=%d", job.id, job.lines_total)
     publish([job.id])
     return accepted(_resource(job), url_for("get_job", job_id=job.id))
-
-
-def parse_request(body, **options) -> JobRequest:
-    """A job request by the key (its voices), or ApiError 422 naming the bad field."""
-    try:
-        return parse_job_request(
-            body,
-            max_text_chars=services().settings.max_text_chars,
-            voice_exists=lambda name: find_voice(db(), g.api_key_id, name) is not None,
-            **options,
-        )
-    except InvalidField as exc:
-        raise ApiError(422, "invalid_field", exc.message, exc.field) from None
 
 
 def accepted(resource: dict, location: str):
@@ -64,17 +44,16 @@ def get_job(job_id: uuid.UUID):
     return jsonify(_resource(owned_job(job_id)))
 
 
-def list_jobs():
-    status = _status_filter(request.args.get("status"))
-    limit = page_limit(request.args.get("limit"))
-    after = _decode_cursor(request.args.get("cursor"))
-    page = repository.list_jobs(db(), g.api_key_id, status=status, limit=limit + 1, after=after)
-    more = len(page) > limit
-    page = page[:limit]
+@takes(query=JobListQuery)
+def list_jobs(query: JobListQuery):
+    status = JobStatus(query.status) if query.status else None
+    page = repository.list_jobs(db(), g.api_key_id, status=status, limit=query.limit + 1, after=query.cursor)
+    more = len(page) > query.limit
+    page = page[:query.limit]
     return jsonify(
         {
             "jobs": [_resource(job) for job in page],
-            "next_cursor": _encode_cursor(page[-1]) if more else None,
+            "next_cursor": encode_cursor(page[-1].created_at, page[-1].id) if more else None,
         }
     )
 
@@ -147,17 +126,6 @@ def base_url() -> str:
     return services().settings.public_api_url or request.host_url.rstrip("/")
 
 
-def check_webhook_url(url: str) -> None:
-    """Refuses URLs the service will not call (raises InvalidField naming webhook_url)."""
-    settings = services().settings
-    try:
-        vet_url(url, allow_private=settings.webhook_allow_private, resolve=resolver_within(settings.dns_timeout_s))
-    except UnsafeUrl as exc:
-        raise InvalidField("webhook_url", str(exc)) from None
-    if outbox.is_disabled(db(), g.api_key_id, url):
-        raise InvalidField("webhook_url", "this URL answered 410 Gone and is disabled for your key")
-
-
 def _resource(job: Job) -> dict:
     return job_resource(job, base_url())
 
@@ -193,45 +161,3 @@ def owned_job(job_id: uuid.UUID) -> Job:
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
     return job
-
-
-def json_body():
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "send a JSON body with Content-Type: application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON", "body")
-    return body
-
-
-def _status_filter(raw: str | None) -> JobStatus | None:
-    if raw is None:
-        return None
-    try:
-        return JobStatus(raw)
-    except ValueError:
-        allowed = ", ".join(s.value for s in JobStatus)
-        raise ApiError(422, "invalid_field", f"must be one of {allowed}", "status") from None
-
-
-def page_limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise ApiError(422, "invalid_field", f"must be an integer between 1 and {MAX_PAGE}", "limit")
-    return int(raw)
-
-
-def _encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.isoformat(), str(job.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(raw: str | None) -> repository.Cursor | None:
-    if raw is None:
-        return None
-    try:
-        created_at, job_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        return repository.Cursor(datetime.fromisoformat(created_at), uuid.UUID(job_id))
-    except (ValueError, TypeError, binascii.Error):
-        raise ApiError(422, "invalid_field", "is not a cursor this API returned", "cursor") from None

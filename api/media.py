@@ -11,10 +11,12 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
-from flask import request, send_file
+from flask import send_file
 
 from api.errors import ApiError
+from api.inputs import takes
 from api.services import services
+from jobs.inputs import SignedFileQuery
 from jobs.resource import timestamp
 from storage import signing
 
@@ -31,11 +33,12 @@ def playable_url(key: str, filename: str, base_url: str) -> dict:
     return {"url": url, "expires_at": timestamp(datetime.fromtimestamp(expires, timezone.utc))}
 
 
-def serve_file(key: str):
+@takes(query=SignedFileQuery)
+def serve_file(key: str, query: SignedFileQuery):
     """GET /files/<key>: an object of the local store, for a URL this API signed (no bearer key)."""
     secret = services().url_secret
-    expires, given = request.args.get("expires", ""), request.args.get("signature", "")
-    if secret is None or not signing.is_valid(secret, key, expires, given, time.time()):
+    signed = secret is not None and query.expires is not None and query.signature is not None
+    if not signed or not signing.is_valid(secret, key, query.expires, query.signature, time.time()):
         raise ApiError(403, "forbidden", "the URL's signature is invalid or has expired")
     path = services().store.path(key)
     if not path.is_file():

@@ -20,7 +20,7 @@ ROUTES = [
     ("GET", "/v1/jobs/<uuid:job_id>/lines/<int:index>/audio", jobs.get_line_audio),
     ("GET", "/v1/jobs/<uuid:job_id>/lines/<int:index>/audio-url", jobs.get_line_audio_url),
     ("POST", "/v1/jobs/<uuid:job_id>/cancel", jobs.cancel_job),
-    ("POST", "/v1/batches", idempotent(batches.create_batch, max_body_bytes=batches.MAX_UPLOAD_BYTES)),
+    ("POST", "/v1/batches", idempotent(batches.create_batch)),
     ("GET", "/v1/batches", batches.list_batches),
     ("GET", "/v1/batches/<uuid:batch_id>", batches.get_batch),
     ("GET", "/v1/batches/<uuid:batch_id>/manifest", batches.get_batch_manifest),

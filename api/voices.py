@@ -9,49 +9,35 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 from sqlalchemy.exc import IntegrityError
 
 from api.errors import ApiError
+from api.inputs import takes
 from api.services import db, services
 from jobs import voices
+from jobs.inputs import VoicePath, VoiceUpload
 from jobs.models import Voice
-from jobs.recordings import UnreadableRecording, read_recording
 from jobs.resource import timestamp
-from jobs.validation import VOICE_NAME, InvalidField, text_field
 
 log = logging.getLogger(__name__)
 
 MAX_VOICE_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
-def create_voice():
-    request.max_content_length = MAX_VOICE_UPLOAD_BYTES
-    name = request.form.get("name", "")
-    if not VOICE_NAME.fullmatch(name):
-        raise ApiError(422, "invalid_field", "letters, digits, '.', '_', '-'; at most 64 characters", "name")
-    try:
-        transcript = text_field(
-            request.form, "transcript", request.form.get("transcript"), services().settings.max_text_chars
-        )
-    except InvalidField as exc:
-        raise ApiError(422, "invalid_field", exc.message, exc.field) from None
-    upload = request.files.get("audio")
-    if upload is None:
-        raise ApiError(422, "invalid_field", "attach the recording as a multipart file", "audio")
-    data = upload.read()
-    try:
-        recording = read_recording(data)
-    except UnreadableRecording as exc:
-        raise ApiError(422, "invalid_field", str(exc), "audio") from None
-    extension, duration_ms = recording.extension, recording.duration_ms
+@takes(form=VoiceUpload, max_body_bytes=MAX_VOICE_UPLOAD_BYTES)
+def create_voice(form: VoiceUpload | None):
+    if form is None:
+        raise ApiError(415, "unsupported_media_type", "send multipart/form-data: name, transcript and audio")
+    name, transcript, audio = form.name, form.transcript, form.audio
+    extension, duration_ms = audio.recording.extension, audio.recording.duration_ms
 
     session = db()
     if voices.find_voice(session, g.api_key_id, name) is not None:
         raise ApiError(409, "voice_exists", f"a voice named {name!r} exists; delete it first", "name")
     voice_id = uuid.uuid4()
     key = voices.voice_key(voice_id, extension)
-    services().store.put(key, data, f"audio/{extension}")
+    services().store.put(key, audio.data, f"audio/{extension}")
     try:
         voice = voices.add_voice(session, g.api_key_id, name, transcript, key, duration_ms, voice_id)
         session.commit()
@@ -67,10 +53,12 @@ def list_voices():
     return jsonify({"voices": [_resource(v) for v in voices.list_voices(db(), g.api_key_id)]})
 
 
+@takes(path=VoicePath)
 def get_voice(name: str):
     return jsonify(_resource(_owned(name)))
 
 
+@takes(path=VoicePath)
 def delete_voice(name: str):
     session = db()
     voice = _owned(name)

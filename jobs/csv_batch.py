@@ -37,9 +37,9 @@ CSV format
   The last five are per job: in a script each row leaves them empty or gives the same value
   as the script's other rows (each line gets its own seed derived from the script's seed).
   Integers are decimal (`12`, `-3`), numbers decimal or exponent notation (`0.7`, `7e-1`);
-  whitespace around them is ignored. Every field follows the rules of the JSON API
-  (`jobs.validation.parse_job_request`): a row is checked as a text job, a script row as a
-  line of a script job.
+  whitespace around them is ignored. Every field follows the rules of the JSON API, checked by
+  the same models (`jobs.validation`): a row is checked as a text job, a script row as the
+  line of a script job; no text or script id may hold a NUL character.
 - Blank lines, and rows whose cells are all empty, are skipped (but count towards the row
   limit). A row may have fewer cells than the header (the missing ones are empty) but not more.
 
@@ -69,8 +69,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from jobs.fields import NUL_MESSAGE, Context, InvalidRequest, integer_text, validate
 from jobs.formats import DEFAULT_FORMAT, EXTENSIONS, FORMATS
-from jobs.validation import MAX_SCRIPT_LINES, InvalidField, JobRequest, parse_job_request
+from jobs.validation import MAX_SCRIPT_LINES, JobRequest, ScriptJob, TextJob, job_request
 
 MAX_CSV_BYTES = 10 * 1024 * 1024
 MAX_CSV_ROWS = 10_000
@@ -84,13 +85,9 @@ NAME_COLUMNS = ("id", "filename")
 COLUMNS = frozenset(JOB_COLUMNS + LINE_COLUMNS + NAME_COLUMNS + ("script",))
 
 _BOM = b"\xef\xbb\xbf"
-_INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_MAX_INTEGER_DIGITS = 20  # longer is out of every range; int() of a huge string is slow
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
-_SCRIPT_LINE = "script[0]."  # the prefix of a one-line script's fields in InvalidField
-# Valid stand-ins for a bad field that cannot simply be left out, to check the others.
-_STAND_INS = {"text": "x", "speaker": 0}
+_SCRIPT_LINE = "script[0]."  # the prefix of a one-line script's fields in a problem
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,7 @@ class PlannedJob:
     output_name: str
     script_id: str | None  # None for a job of one independent row
     row_lines: tuple[int, ...]  # the CSV line of each of request.lines
-    request: JobRequest  # as parse_job_request builds it; metadata None
+    request: JobRequest  # as jobs.validation.job_request builds it; metadata None
 
 
 @dataclass(frozen=True)
@@ -261,10 +258,12 @@ class _Checker:
     voices: dict[str, bool] = field(default_factory=dict)  # voice_exists' answers
     name_column: str | None = field(init=False)  # id, filename or neither
     order: dict[str, int] = field(init=False)  # column -> position in the header
+    context: Context = field(init=False)  # of the models' checks
 
     def __post_init__(self):
         self.name_column = next((c for c in NAME_COLUMNS if c in self.columns), None)
         self.order = {column: index for index, column in enumerate(self.columns)}
+        self.context = Context(max_text_chars=self.max_text_chars, voice_exists=self._voice_exists)
 
     def row(self, line: int, cells: list[str], problems: _Problems) -> _Row:
         row = dict(zip(self.columns, cells))
@@ -272,6 +271,8 @@ class _Checker:
         script = row.get("script", "").strip() or None
         if script is not None and len(script) > MAX_SCRIPT_ID_CHARS:
             errors["script"] = f"must be at most {MAX_SCRIPT_ID_CHARS} characters"
+        elif script is not None and "\x00" in script:
+            errors["script"] = NUL_MESSAGE
 
         job_values = {c: _json_value(c, row[c]) for c in JOB_COLUMNS if row.get(c, "").strip()}
         line_fields = {"text": row.get("text", "")}  # an empty text is an error, not a default
@@ -283,10 +284,9 @@ class _Checker:
             del line_fields["pause_ms"]
         # A script row is checked as the only line of a script job; another row as a text job.
         if script is None:
-            body = {**job_values, **line_fields}
+            job = self._check(TextJob, {**job_values, **line_fields}, errors)
         else:
-            body = {**job_values, "script": [dict(line_fields)]}
-        request = self._request(body, errors)
+            job = self._check(ScriptJob, {**job_values, "script": [line_fields]}, errors)
 
         name_cell = row.get(self.name_column, "").strip() if self.name_column else ""
         name = None
@@ -300,34 +300,18 @@ class _Checker:
         for column in sorted(errors, key=lambda c: self.order.get(c, len(self.order))):
             problems.append(CsvProblem(line, column, errors[column]))
         job_values = {c: v for c, v in job_values.items() if c not in errors}
-        return _Row(
-            line, script, job_values, line_fields,
-            request if script is None and not errors else None, name,
-        )
+        request = job_request(job) if script is None and not errors else None
+        return _Row(line, script, job_values, line_fields, request, name)
 
-    def _request(self, body: dict, errors: dict[str, str]) -> JobRequest:
-        """The JSON API's rules, with every bad field reported rather than only the first.
-
-        parse_job_request stops at the first bad field; that field is then left out (its
-        default is valid) or replaced by a valid stand-in, and the body checked again: one call
-        for a good row, at most one more per bad field. The request is meaningless if `errors`
-        gained any.
-        """
-        while True:
-            try:
-                return parse_job_request(
-                    body, max_text_chars=self.max_text_chars, voice_exists=self._voice_exists
-                )
-            except InvalidField as exc:
-                column = exc.field.removeprefix(_SCRIPT_LINE)
-                fields = body["script"][0] if column != exc.field else body
-                if column in errors or column not in COLUMNS:
-                    raise  # not a field built here: never loop
-                errors[column] = exc.message
-                if column in _STAND_INS:
-                    fields[column] = _STAND_INS[column]
-                else:
-                    fields.pop(column, None)
+    def _check(self, model: type, body: dict, errors: dict[str, str]) -> Any:
+        """The row as `model` (a job model of the JSON API); None, and every bad column in
+        `errors`, if it has problems."""
+        try:
+            return validate(model, body, self.context)
+        except InvalidRequest as exc:
+            for problem in exc.problems:
+                errors.setdefault(problem.field.removeprefix(_SCRIPT_LINE), problem.message)
+            return None
 
     def _voice_exists(self, name: str) -> bool:
         if name not in self.voices:
@@ -340,9 +324,7 @@ class _Checker:
         for row in group:
             job_values.update(row.job_values)
         body = {**job_values, "script": [row.line_fields for row in group]}
-        return parse_job_request(
-            body, max_text_chars=self.max_text_chars, voice_exists=self._voice_exists
-        )
+        return job_request(validate(ScriptJob, body, self.context))
 
 
 def _json_value(column: str, cell: str) -> Any:
@@ -351,11 +333,7 @@ def _json_value(column: str, cell: str) -> Any:
     value = cell.strip()
     if column == "temperature":
         return float(value) if _NUMBER.fullmatch(value) else value
-    if column == "voice" or not _INTEGER.fullmatch(value):
-        return value
-    if len(value.lstrip("+-")) > _MAX_INTEGER_DIGITS:
-        return -(10**_MAX_INTEGER_DIGITS) if value.startswith("-") else 10**_MAX_INTEGER_DIGITS
-    return int(value)
+    return value if column in ("voice", "format") else integer_text(value)
 
 
 def _name_problem(name: str) -> str | None:

@@ -1,18 +1,24 @@
-"""Strict validation of job requests: every problem names its field.
+"""The job request: its models (a text job, or a script of lines rendered in order as a
+conversation) and the JobRequest they become, a text job being a script of one line.
 
-A job is one text, or a script of lines rendered in order as a conversation. Both become a
-JobRequest of lines; a text job is a single line.
+POST /v1/jobs, /generate_audio, /v1/audio/speech and every row of a batch CSV are checked by
+these models (jobs.fields says how); `parse_job_request` is the whole check of a JSON body.
 """
 from __future__ import annotations
 
 import json
-import math
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
-from jobs.formats import DEFAULT_FORMAT, FORMAT_NAMES, FORMATS
+from pydantic import AfterValidator, BeforeValidator, Field, RootModel, ValidationInfo, model_validator
+
+from jobs.fields import (
+    Context, Input, Refused, Text, context_of, finite_json, integer, invalid, number, one_of, pattern, validate,
+)
+from jobs.formats import DEFAULT_FORMAT, FORMATS
+from webhooks.ssrf import MAX_URL_CHARS
 
 FRAME_MS = 80  # one CSM audio frame
 MAX_AUDIO_LENGTH_MS = 90_000
@@ -34,19 +40,115 @@ DEFAULT_TOPK = 50
 DEFAULT_SPEAKER = 0
 DEFAULT_PAUSE_MS = 300
 
-JOB_FIELDS = frozenset({"max_audio_length_ms", "temperature", "topk", "seed", "format", "metadata", "webhook_url"})
-TEXT_JOB_FIELDS = JOB_FIELDS | {"text", "speaker", "voice"}
-SCRIPT_JOB_FIELDS = JOB_FIELDS | {"script"}
-MAX_URL_CHARS = 2_048
-LINE_FIELDS = frozenset({"speaker", "text", "voice", "pause_ms"})
+
+# --- field types -----------------------------------------------------------------------------
+
+Speaker = integer(0, MAX_SPEAKER)
+AudioLength = integer(FRAME_MS, MAX_AUDIO_LENGTH_MS)
+Temperature = number(0.0, MAX_TEMPERATURE, above_low="must be above 0 (use topk=1 for greedy decoding)")
+TopK = integer(1, MAX_TOPK)
+Seed = integer(0, MAX_SEED)
+PauseMs = integer(0, MAX_PAUSE_MS)
+Format = one_of(*FORMATS)
+VoiceName = pattern(VOICE_NAME, "must be a voice name (letters, digits, '.', '_', '-'; at most 64)")
 
 
-class InvalidField(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+def _voice_exists(name: str, info: ValidationInfo) -> str:
+    exists = context_of(info).voice_exists
+    if exists is not None and not exists(name):
+        raise invalid("no voice named '{name}'; upload it with POST /v1/voices", name=name)
+    return name
 
+
+def _metadata(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise invalid("must be a JSON object")
+    if not finite_json(value):
+        raise invalid("must not contain NaN or Infinity (they are not JSON)")
+    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+        raise invalid("must be at most {limit} bytes as JSON", limit=MAX_METADATA_BYTES)
+    return value
+
+
+def _webhook_url(value: Any, info: ValidationInfo) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_URL_CHARS:
+        raise invalid("must be a URL of at most {limit} characters", limit=MAX_URL_CHARS)
+    check = context_of(info).check_webhook_url
+    if check is None:
+        raise invalid("is not accepted here")
+    try:
+        check(value)
+    except Refused as exc:
+        raise invalid(str(exc)) from None
+    return value
+
+
+Voice = Annotated[VoiceName, AfterValidator(_voice_exists)]  # one of the caller's voices
+Metadata = Annotated[dict[str, Any], BeforeValidator(_metadata)]
+WebhookUrl = Annotated[str, Field(max_length=MAX_URL_CHARS), BeforeValidator(_webhook_url)]
+
+
+def _script(value: Any) -> Any:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_SCRIPT_LINES:
+        raise invalid("must be a list of 1 to {limit} lines", limit=MAX_SCRIPT_LINES)
+    return value
+
+
+# --- models ----------------------------------------------------------------------------------
+
+class Tuning(Input):
+    """How to sample; shared by every route that renders."""
+
+    max_audio_length_ms: AudioLength | None = Field(None, description="default: grows with the text")
+    temperature: Temperature = DEFAULT_TEMPERATURE
+    topk: TopK = DEFAULT_TOPK
+    seed: Seed | None = Field(None, description="default: drawn at submission, so a re-run is identical")
+
+
+class JobOptions(Tuning):
+    format: Format = DEFAULT_FORMAT
+    metadata: Metadata | None = Field(None, description=f"any JSON object of at most {MAX_METADATA_BYTES} bytes")
+
+
+class SyncTextJob(JobOptions):
+    """A text job rendered while the request waits (/generate_audio)."""
+
+    text: Text
+    speaker: Speaker = DEFAULT_SPEAKER
+    voice: Voice | None = None
+
+
+class TextJob(SyncTextJob):
+    webhook_url: WebhookUrl | None = None
+
+
+class ScriptLine(Input):
+    speaker: Speaker
+    text: Text
+    voice: Voice | None = None
+    pause_ms: PauseMs = Field(DEFAULT_PAUSE_MS, description="silence after this line")
+
+
+class ScriptJob(JobOptions):
+    script: Annotated[list[ScriptLine], Field(min_length=1, max_length=MAX_SCRIPT_LINES), BeforeValidator(_script)]
+    webhook_url: WebhookUrl | None = None
+
+
+class JobBody(RootModel[TextJob | ScriptJob]):
+    """POST /v1/jobs: a text job, or a script job when `script` is given."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _kind(cls, data: Any, handler, info: ValidationInfo):
+        if not isinstance(data, dict):
+            raise invalid("must be a JSON object")
+        if "script" in data and "text" in data:
+            raise invalid("give either text or script, not both", at="script")
+        kind = ScriptJob if "script" in data else TextJob
+        return cls.model_construct(kind.model_validate(data, context=info.context))
+
+
+# --- the job request -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class LineRequest:
@@ -79,6 +181,34 @@ def line_seed(job_seed: int, index: int) -> int:
     return (job_seed + index) % (MAX_SEED + 1)
 
 
+def job_request(job: SyncTextJob | ScriptJob) -> JobRequest:
+    """The request of a validated job model. A seed is always fixed here, at submission, so that
+    a re-run of the job renders the same audio."""
+    seed = job.seed if job.seed is not None else secrets.randbelow(MAX_SEED + 1)
+    is_script = isinstance(job, ScriptJob)
+    lines = job.script if is_script else [job]
+    return JobRequest(
+        is_script=is_script,
+        lines=tuple(
+            LineRequest(
+                speaker=line.speaker,
+                text=line.text,
+                voice=line.voice,
+                pause_ms=line.pause_ms if is_script else 0,
+                max_audio_length_ms=job.max_audio_length_ms or default_length_ms(line.text),
+                seed=line_seed(seed, index),
+            )
+            for index, line in enumerate(lines)
+        ),
+        temperature=job.temperature,
+        topk=job.topk,
+        seed=seed,
+        metadata=job.metadata,
+        webhook_url=getattr(job, "webhook_url", None),
+        format=job.format,
+    )
+
+
 def parse_job_request(
     body: Any,
     *,
@@ -86,124 +216,8 @@ def parse_job_request(
     voice_exists: Callable[[str], bool],
     check_webhook_url: Callable[[str], None] | None = None,
 ) -> JobRequest:
-    """`check_webhook_url` raises InvalidField for a URL the service will not call; without it,
-    a webhook_url is refused."""
-    if not isinstance(body, dict):
-        raise InvalidField("body", "must be a JSON object")
-    is_script = "script" in body
-    if is_script and "text" in body:
-        raise InvalidField("script", "give either text or script, not both")
-    _reject_unknown(body, SCRIPT_JOB_FIELDS if is_script else TEXT_JOB_FIELDS, prefix="")
-
-    max_ms = integer_field(body, "max_audio_length_ms", None, FRAME_MS, MAX_AUDIO_LENGTH_MS)
-    temperature = number_field(body, "temperature", DEFAULT_TEMPERATURE, 0.0, MAX_TEMPERATURE)
-    if temperature == 0.0:
-        raise InvalidField("temperature", "must be above 0 (use topk=1 for greedy decoding)")
-    topk = integer_field(body, "topk", DEFAULT_TOPK, 1, MAX_TOPK)
-    # A seed is always fixed at submission so that a re-run of the job renders the same audio.
-    seed = integer_field(body, "seed", secrets.randbelow(MAX_SEED + 1), 0, MAX_SEED)
-    audio_format = format_field(body.get("format"), "format")
-
-    def line(fields: dict, index: int, prefix: str, pause_default: int) -> LineRequest:
-        text = text_field(fields, f"{prefix}text", fields.get("text"), max_text_chars)
-        return LineRequest(
-            speaker=integer_field(fields, "speaker", DEFAULT_SPEAKER, 0, MAX_SPEAKER, prefix),
-            text=text,
-            voice=voice_field(fields.get("voice"), f"{prefix}voice", voice_exists),
-            pause_ms=integer_field(fields, "pause_ms", pause_default, 0, MAX_PAUSE_MS, prefix),
-            max_audio_length_ms=max_ms if max_ms is not None else default_length_ms(text),
-            seed=line_seed(seed, index),
-        )
-
-    if not is_script:
-        lines = (line(body, 0, "", 0),)
-    else:
-        script = body["script"]
-        if not isinstance(script, list) or not 1 <= len(script) <= MAX_SCRIPT_LINES:
-            raise InvalidField("script", f"must be a list of 1 to {MAX_SCRIPT_LINES} lines")
-        parsed = []
-        for index, entry in enumerate(script):
-            prefix = f"script[{index}]."
-            if not isinstance(entry, dict):
-                raise InvalidField(f"script[{index}]", "must be an object with speaker and text")
-            _reject_unknown(entry, LINE_FIELDS, prefix)
-            if "speaker" not in entry:
-                raise InvalidField(f"{prefix}speaker", "is required")
-            parsed.append(line(entry, index, prefix, DEFAULT_PAUSE_MS))
-        lines = tuple(parsed)
-    webhook_url = body.get("webhook_url")
-    if webhook_url is not None:
-        if not isinstance(webhook_url, str) or not 0 < len(webhook_url) <= MAX_URL_CHARS:
-            raise InvalidField("webhook_url", f"must be a URL of at most {MAX_URL_CHARS} characters")
-        if check_webhook_url is None:
-            raise InvalidField("webhook_url", "is not accepted here")
-        check_webhook_url(webhook_url)
-    return JobRequest(is_script, lines, temperature, topk, seed, _metadata(body), webhook_url, audio_format)
-
-
-def _reject_unknown(fields: dict, allowed: frozenset[str], prefix: str) -> None:
-    unknown = sorted(set(fields) - allowed)
-    if unknown:
-        raise InvalidField(f"{prefix}{unknown[0]}", "unknown field")
-
-
-def text_field(fields: dict, name: str, value: Any, max_chars: int) -> str:
-    if not isinstance(value, str):
-        raise InvalidField(name, "is required and must be a string")
-    value = value.strip()
-    if not value:
-        raise InvalidField(name, "must not be empty")
-    if len(value) > max_chars:
-        raise InvalidField(name, f"must be at most {max_chars} characters")
-    return value
-
-
-def voice_field(value: Any, name: str, voice_exists: Callable[[str], bool]) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not VOICE_NAME.fullmatch(value):
-        raise InvalidField(name, "must be a voice name (letters, digits, '.', '_', '-'; at most 64)")
-    if not voice_exists(value):
-        raise InvalidField(name, f"no voice named {value!r}; upload it with POST /v1/voices")
-    return value
-
-
-def format_field(value: Any, name: str, default: str = DEFAULT_FORMAT) -> str:
-    if value is None:
-        return default
-    if not isinstance(value, str) or value not in FORMATS:
-        raise InvalidField(name, f"must be one of {FORMAT_NAMES}")
-    return value
-
-
-def integer_field(fields: dict, field: str, default, low: int, high: int, prefix: str = ""):
-    value = fields.get(field)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidField(prefix + field, "must be an integer")
-    if not low <= value <= high:
-        raise InvalidField(prefix + field, f"must be between {low} and {high}")
-    return value
-
-
-def number_field(fields: dict, field: str, default: float, low: float, high: float) -> float:
-    value = fields.get(field)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidField(field, "must be a number")
-    if not low <= value <= high:
-        raise InvalidField(field, f"must be between {low} and {high}")
-    return float(value)
-
-
-def _metadata(body: dict) -> dict | None:
-    value = body.get("metadata")
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise InvalidField("metadata", "must be a JSON object")
-    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
-        raise InvalidField("metadata", f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
-    return value
+    """A JSON body of POST /v1/jobs as a JobRequest; raises InvalidRequest listing every problem.
+    `check_webhook_url` raises Refused for a URL the service will not call; without it, a
+    webhook_url is refused."""
+    context = Context(max_text_chars, voice_exists, check_webhook_url)
+    return job_request(validate(JobBody, body, context).root)

@@ -19,11 +19,11 @@ def signature(secret: bytes, key: str, expires: int) -> str:
     return hmac.new(secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def is_valid(secret: bytes, key: str, expires: str, given: str, now: float) -> bool:
+def is_valid(secret: bytes, key: str, expires: int, given: str, now: float) -> bool:
     """True when `given` signs `key` until `expires` (unix seconds) and that time has not passed."""
-    if not expires.isdigit() or int(expires) < now:
+    if expires < now:
         return False
-    return hmac.compare_digest(signature(secret, key, int(expires)), given)
+    return hmac.compare_digest(signature(secret, key, expires).encode(), given.encode())  # str: ASCII only
 
 
 def load_or_create_secret(path: Path) -> bytes:
