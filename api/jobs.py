@@ -12,7 +12,7 @@ from api.inputs import takes
 from api.services import db, services
 from jobs import repository
 from jobs.formats import WAV, audio_format, with_extension
-from jobs.inputs import JobListQuery, encode_cursor
+from jobs.inputs import JobListQuery, LinePath, encode_cursor
 from jobs.models import Job, JobLine
 from jobs.queue import RENDER_QUEUE, publish_render
 from jobs.resource import WITH_RESULT, job_resource
@@ -76,11 +76,13 @@ def get_manifest(job_id: uuid.UUID):
     return download(job.manifest_key, f"{job.id}-manifest.json", "application/json")
 
 
+@takes(path=LinePath)
 def get_line_audio(job_id: uuid.UUID, index: int):
     line = _rendered_line(job_id, index)
     return download(line.audio_key, _line_audio_name(line), WAV.media_type)
 
 
+@takes(path=LinePath)
 def get_line_audio_url(job_id: uuid.UUID, index: int):
     line = _rendered_line(job_id, index)
     return jsonify(media.playable_url(line.audio_key, _line_audio_name(line), base_url()))

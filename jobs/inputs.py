@@ -18,12 +18,16 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WithJsonSchema
 from pydantic_core import from_json
 
-from jobs.fields import Flag, Input, String, Text, context_of, integer_from_text, invalid, number, one_of, pattern
+from jobs.fields import (
+    Flag, Input, String, Text, context_of, integer, integer_from_text, invalid, number, one_of, pattern,
+)
 from jobs.formats import FORMATS
 from jobs.recordings import Recording, UnreadableRecording, read_recording
 from jobs.repository import Cursor
 from jobs.status import JobStatus
-from jobs.validation import DEFAULT_SPEAKER, MAX_SPEAKER, VOICE_NAME, SyncTextJob, Tuning, VoiceName, WebhookUrl
+from jobs.validation import (
+    DEFAULT_SPEAKER, MAX_SCRIPT_LINES, MAX_SPEAKER, VOICE_NAME, SyncTextJob, Tuning, VoiceName, WebhookUrl,
+)
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -146,6 +150,10 @@ class VoiceUpload(Input):
 
 class VoicePath(Input):
     name: VoiceName
+
+
+class LinePath(Input):
+    index: integer(0, MAX_SCRIPT_LINES - 1)  # a script's line; bounded before it reaches SQL
 
 
 class EventPath(Input):

@@ -57,6 +57,7 @@ def assert_refused(response, field: str, status: int = 422) -> dict:
         ("/v1/voices/a%00b", "name"),
         ("/v1/batches/00000000-0000-0000-0000-000000000000/manifest?format=xml", "format"),
         ("/files/some/key?expires=²&signature=x", "expires"),
+        ("/v1/jobs/00000000-0000-0000-0000-000000000000/lines/99999999999999999999999/audio", "index"),
     ],
 )
 def test_bad_query_and_path_parameters_name_the_field(pg, path, field):
@@ -192,7 +193,8 @@ def test_every_route_that_reads_input_declares_models_with_a_json_schema():
     declared = {(method, rule): view.inputs for method, rule, view in ROUTES if getattr(view, "inputs", None)}
     assert set(declared) == {
         ("POST", "/v1/jobs"), ("GET", "/v1/jobs"), ("POST", "/v1/batches"), ("GET", "/v1/batches"),
-        ("GET", "/v1/batches/<uuid:batch_id>/manifest"), ("POST", "/v1/voices"), ("GET", "/v1/voices/<name>"),
+        ("GET", "/v1/batches/<uuid:batch_id>/manifest"), ("GET", "/v1/jobs/<uuid:job_id>/lines/<int:index>/audio"),
+        ("GET", "/v1/jobs/<uuid:job_id>/lines/<int:index>/audio-url"), ("POST", "/v1/voices"), ("GET", "/v1/voices/<name>"),
         ("DELETE", "/v1/voices/<name>"), ("POST", "/v1/jobs/<uuid:job_id>/deliveries/<event_id>/redeliver"),
         ("POST", "/v1/batches/<uuid:batch_id>/deliveries/<event_id>/redeliver"), ("POST", "/generate_audio"),
         ("POST", "/v1/generate_audio"), ("POST", "/v1/audio/speech"), ("GET", "/files/<path:key>"),
