@@ -71,7 +71,7 @@ from typing import Any, Callable
 
 from jobs.fields import NUL_MESSAGE, Context, InvalidRequest, integer_text, validate
 from jobs.formats import DEFAULT_FORMAT, EXTENSIONS, FORMATS
-from jobs.validation import MAX_SCRIPT_LINES, JobRequest, ScriptJob, TextJob, job_request
+from jobs.validation import MAX_SCRIPT_LINES, JobRequest, ScriptJob, SyncTextJob, job_request
 
 MAX_CSV_BYTES = 10 * 1024 * 1024
 MAX_CSV_ROWS = 10_000
@@ -284,7 +284,7 @@ class _Checker:
             del line_fields["pause_ms"]
         # A script row is checked as the only line of a script job; another row as a text job.
         if script is None:
-            job = self._check(TextJob, {**job_values, **line_fields}, errors)
+            job = self._check(SyncTextJob, {**job_values, **line_fields}, errors)
         else:
             job = self._check(ScriptJob, {**job_values, "script": [line_fields]}, errors)
 

@@ -111,7 +111,8 @@ class JobOptions(Tuning):
 
 
 class SyncTextJob(JobOptions):
-    """A text job rendered while the request waits (/generate_audio)."""
+    """A text job without a webhook: /generate_audio and /v1/audio/speech render it while the
+    request waits; each independent row of a batch CSV is one."""
 
     text: Text
     speaker: Speaker = DEFAULT_SPEAKER

@@ -15,7 +15,7 @@ from api.routes import ROUTES
 from api_helpers import auth, published_messages, stored_jobs, submit
 from provision import create_key, init
 from jobs.db import make_engine
-from support import make_settings, wav_bytes
+from support import make_settings
 
 
 @pytest.fixture
