@@ -20,6 +20,9 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object; nothing happens when it is absent."""
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Remove the objects (absent ones are no error); StorageUnavailable unless all are gone."""
+
     def download_url(self, key: str, filename: str) -> str | None:
         """A time-limited URL clients can fetch directly, or None to stream through the API."""
 

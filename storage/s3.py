@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 from config import Settings
 from storage import StorageUnavailable
 
+DELETE_PER_REQUEST = 1000  # S3's limit for one DeleteObjects call
+
 
 def _client(settings: Settings, endpoint_url: str | None):
     return boto3.client(
@@ -73,6 +75,20 @@ class S3Store:
     def delete(self, key: str) -> None:
         with _reachable():
             self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete_many(self, keys: list[str]) -> None:
+        """One DeleteObjects call per 1000 keys, each bounded like every call of the client."""
+        for start in range(0, len(keys), DELETE_PER_REQUEST):
+            chunk = keys[start:start + DELETE_PER_REQUEST]
+            with _reachable():
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True}
+                )
+            if errors := answer.get("Errors"):  # per key, e.g. SlowDown or InternalError
+                first = errors[0]
+                raise StorageUnavailable(
+                    f"object store kept {len(errors)} of {len(chunk)} objects: {first.get('Code')} {first.get('Message')}"
+                )
 
     def download_url(self, key: str, filename: str) -> str | None:
         return self.public_client.generate_presigned_url(

@@ -61,3 +61,20 @@ def test_delete_removes_an_object_and_ignores_an_absent_one(store):
     store.delete("voices/v/prompt.wav")
     with pytest.raises(FileNotFoundError):
         store.open("voices/v/prompt.wav")
+
+
+def test_delete_many_removes_every_object_and_ignores_absent_ones(store, monkeypatch):
+    import storage.s3
+
+    monkeypatch.setattr(storage.s3, "DELETE_PER_REQUEST", 2)  # S3 takes 1000 a call: make several calls
+    store.ensure_ready()
+    keys = [f"jobs/j/lines/{index:03d}.wav" for index in range(5)]
+    for key in keys:
+        store.put(key, b"RIFF", "audio/wav")
+    store.put("jobs/other/audio.wav", b"RIFF", "audio/wav")
+    store.delete_many([*keys, "jobs/absent/audio.wav"])
+    store.delete_many([])
+    for key in keys:
+        with pytest.raises(FileNotFoundError):
+            store.open(key)
+    assert store.open("jobs/other/audio.wav").read() == b"RIFF"
