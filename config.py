@@ -6,8 +6,10 @@ a filesystem Celery broker and a local-folder object store under ``CSM_DATA_DIR`
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
@@ -56,6 +58,17 @@ def one_of(*choices: str) -> Callable[[str], str]:
             raise ValueError(f"must be one of {', '.join(choices)}")
         return raw.lower()
     return check
+
+
+def hours(raw: str) -> timedelta:
+    """A positive, finite number of hours."""
+    value = float(raw)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("must be a positive number of hours")
+    try:
+        return timedelta(hours=value)
+    except OverflowError:
+        raise ValueError("is too large") from None
 
 
 def boolean_or_auto(raw: str) -> bool | None:
@@ -152,6 +165,8 @@ class Settings:
     lease_s: int
     requeue_after_s: int
     sweep_interval_s: float
+    # The sweeper deletes a job's outputs this long after it (or its batch) finished; None: kept.
+    result_ttl: timedelta | None
     # API limits.
     max_text_chars: int
     max_body_bytes: int
@@ -224,6 +239,7 @@ class Settings:
             lease_s=get("LEASE_S", positive(int), 60),
             requeue_after_s=get("REQUEUE_AFTER_S", positive(int), 600),
             sweep_interval_s=get("SWEEP_INTERVAL_S", positive(float), 30.0),
+            result_ttl=get("RESULT_TTL_HOURS", hours, None),
             max_text_chars=get("MAX_TEXT_CHARS", positive(int), 2000),
             max_body_bytes=get("MAX_BODY_BYTES", positive(int), 64 * 1024),
             public_api_url=get("PUBLIC_API_URL", lambda raw: raw.rstrip("/"), None),

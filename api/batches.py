@@ -11,15 +11,16 @@ from typing import Iterator
 
 from flask import Response, g, jsonify, request, stream_with_context, url_for
 
+from api.deletion import delete_outputs_and_rows
 from api.errors import ApiError
 from api.inputs import takes
-from api.jobs import accepted, base_url, publish
+from api.jobs import accepted, base_url, expired, publish
 from api.services import db, services
-from jobs import batches, repository
+from jobs import batches, repository, retention
 from jobs.csv_batch import MAX_CSV_BYTES, CsvRejected, parse_batch_csv
 from jobs.formats import WAV, audio_format, with_extension
 from jobs.inputs import BatchListQuery, BatchOptions, BatchUpload, ManifestQuery
-from jobs.models import Batch
+from jobs.models import Batch, Job, utcnow
 from jobs.queue import BATCH_QUEUE
 from jobs.resource import WITH_RESULT, batch_resource, job_links
 from jobs.status import LineStatus
@@ -85,7 +86,7 @@ def get_batch(batch_id: uuid.UUID):
 
 @takes(query=ManifestQuery)
 def get_batch_manifest(batch_id: uuid.UUID, query: ManifestQuery):
-    batch = _owned(batch_id)
+    batch = _kept(batch_id)
     rows = [_manifest_entry(row) for row in batches.manifest_rows(db(), batch.id)]
     if query.format == "csv":
         return Response(_csv(rows), mimetype="text/csv")
@@ -94,7 +95,7 @@ def get_batch_manifest(batch_id: uuid.UUID, query: ManifestQuery):
 
 def get_batch_archive(batch_id: uuid.UUID):
     """A zip streamed from storage: every rendered file, named by its output name, plus the manifest."""
-    batch = _owned(batch_id)
+    batch = _kept(batch_id)
     rows = batches.manifest_rows(db(), batch.id)
     entries = [_manifest_entry(row) for row in rows]
     files = []  # (name in the zip, object key)
@@ -105,6 +106,8 @@ def get_batch_archive(batch_id: uuid.UUID):
         if line is not None and line.status == LineStatus.SUCCEEDED.value:
             stem = job.output_name.removesuffix(f".{audio_format(job.format).extension}")
             files.append((with_extension(f"{stem}/line-{line.index:03d}", WAV.name), line.audio_key))
+    if any(key is None for _, key in files):  # cleared under a shorter RESULT_TTL_HOURS than today's
+        raise expired("the batch's", None)
     db().close()  # streaming may take long: leave no transaction idle meanwhile
     chunks = _zip(services().store, files, _csv(entries), batch.id)
     # The first object is read here, so a store that is down answers 503, not a broken 200.
@@ -112,6 +115,17 @@ def get_batch_archive(batch_id: uuid.UUID):
     response = Response(stream_with_context(itertools.chain([first], chunks)), mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="batch-{batch.id}.zip"'
     return response
+
+
+def delete_batch(batch_id: uuid.UUID):
+    """Deletes a batch with its jobs and their outputs once none of its jobs runs (see
+    api.deletion); its queued jobs are deleted, not canceled, and no event is sent."""
+    batch = _owned(batch_id)
+    delete_outputs_and_rows(
+        Job.batch_id == batch.id, location=url_for("get_batch", batch_id=batch.id), batch_id=batch.id
+    )
+    log.info("event=batch_deleted batch_id=%s", batch_id)
+    return "", 204
 
 
 def _wake_ups(batch_id: uuid.UUID) -> list[uuid.UUID]:
@@ -129,8 +143,18 @@ def _owned(batch_id: uuid.UUID) -> Batch:
     return batch
 
 
+def _kept(batch_id: uuid.UUID) -> Batch:
+    """The key's batch, or 410 once RESULT_TTL_HOURS expired its outputs."""
+    batch = _owned(batch_id)
+    expires_at = retention.batch_expires_at(batch, services().settings.result_ttl)
+    if retention.is_past(expires_at, utcnow()):
+        raise expired("the batch's", expires_at)
+    return batch
+
+
 def _resource(batch: Batch) -> dict:
-    return batch_resource(batch, repository.batch_status_counts(db(), batch.id), base_url())
+    counts = repository.batch_status_counts(db(), batch.id)
+    return batch_resource(batch, counts, base_url(), services().settings.result_ttl)
 
 
 def _manifest_entry(row: batches.ManifestRow) -> dict:

@@ -3,19 +3,21 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 
 from flask import g, jsonify, redirect, request, send_file, url_for
 
 from api import media
+from api.deletion import delete_outputs_and_rows
 from api.errors import ApiError
 from api.inputs import takes
 from api.services import db, services
-from jobs import repository
+from jobs import repository, retention
 from jobs.formats import WAV, audio_format, with_extension
 from jobs.inputs import JobListQuery, LinePath, encode_cursor
-from jobs.models import Job, JobLine
+from jobs.models import Job, JobLine, utcnow
 from jobs.queue import RENDER_QUEUE, publish_render
-from jobs.resource import WITH_RESULT, job_resource
+from jobs.resource import WITH_RESULT, job_resource, timestamp
 from jobs.status import JobStatus, LineStatus
 from jobs.validation import JobBody, job_request
 
@@ -60,32 +62,32 @@ def list_jobs(query: JobListQuery):
 
 def get_audio(job_id: uuid.UUID):
     job = _finished(job_id)
-    return download(job.audio_key, _audio_name(job), audio_format(job.format).media_type)
+    return download(_kept(job, job.audio_key), _audio_name(job), audio_format(job.format).media_type)
 
 
 def get_audio_url(job_id: uuid.UUID):
     """A short-lived URL of the audio that needs no bearer header (for `<audio src>`)."""
     job = _finished(job_id)
-    return jsonify(media.playable_url(job.audio_key, _audio_name(job), base_url()))
+    return jsonify(media.playable_url(_kept(job, job.audio_key), _audio_name(job), base_url()))
 
 
 def get_manifest(job_id: uuid.UUID):
     job = _finished(job_id)
-    if job.manifest_key is None:
+    if not job.is_script:
         raise ApiError(404, "not_found", "only script jobs have a manifest")
-    return download(job.manifest_key, f"{job.id}-manifest.json", "application/json")
+    return download(_kept(job, job.manifest_key), f"{job.id}-manifest.json", "application/json")
 
 
 @takes(path=LinePath)
 def get_line_audio(job_id: uuid.UUID, index: int):
-    line = _rendered_line(job_id, index)
-    return download(line.audio_key, _line_audio_name(line), WAV.media_type)
+    job, line = _rendered_line(job_id, index)
+    return download(_kept(job, line.audio_key), _line_audio_name(line), WAV.media_type)
 
 
 @takes(path=LinePath)
 def get_line_audio_url(job_id: uuid.UUID, index: int):
-    line = _rendered_line(job_id, index)
-    return jsonify(media.playable_url(line.audio_key, _line_audio_name(line), base_url()))
+    job, line = _rendered_line(job_id, index)
+    return jsonify(media.playable_url(_kept(job, line.audio_key), _line_audio_name(line), base_url()))
 
 
 def cancel_job(job_id: uuid.UUID):
@@ -102,6 +104,21 @@ def cancel_job(job_id: uuid.UUID):
     log.info("event=job_cancel job_id=%s status=%s", job.id, job.status)
     # A running script stops after its current line: 202 until the worker has stopped it.
     return jsonify(_resource(job)), 200 if job.status == JobStatus.CANCELED.value else 202
+
+
+def delete_job(job_id: uuid.UUID):
+    """Deletes a job that is not running, with its outputs (see api.deletion). A queued job is
+    deleted, not canceled: no event is sent for it, and the worker that takes its message finds
+    nothing to do. A job of a batch goes only with its batch, whose counts, manifest and
+    archive account for every row of the file."""
+    job = owned_job(job_id)
+    if job.batch_id is not None:
+        raise ApiError(
+            409, "in_batch", f"the job belongs to batch {job.batch_id}; delete the batch (DELETE /v1/batches/{job.batch_id})"
+        )
+    delete_outputs_and_rows(Job.id == job.id, location=url_for("get_job", job_id=job.id))
+    log.info("event=job_deleted job_id=%s", job_id)
+    return "", 204
 
 
 def publish(job_ids: list[uuid.UUID], queue: str = RENDER_QUEUE) -> None:
@@ -129,7 +146,7 @@ def base_url() -> str:
 
 
 def _resource(job: Job) -> dict:
-    return job_resource(job, base_url())
+    return job_resource(job, base_url(), services().settings.result_ttl)
 
 
 def _finished(job_id: uuid.UUID) -> Job:
@@ -139,15 +156,23 @@ def _finished(job_id: uuid.UUID) -> Job:
     return job
 
 
-def _rendered_line(job_id: uuid.UUID, index: int) -> JobLine:
-    """A line of the key's job whose audio is stored (lines are available as they finish)."""
+def _rendered_line(job_id: uuid.UUID, index: int) -> tuple[Job, JobLine]:
+    """A line of the key's job that was rendered (lines are available as they finish)."""
     job = owned_job(job_id)
     line = db().get(JobLine, (job.id, index))
     if line is None:
         raise ApiError(404, "not_found", f"the job has no line {index}")
     if line.status != LineStatus.SUCCEEDED.value:
         raise ApiError(409, "not_ready", f"line {index} is {line.status}")
-    return line
+    return job, line
+
+
+def _kept(job: Job, key: str | None) -> str:
+    """`key`, the object of an output of `job`; 410 once RESULT_TTL_HOURS expired it."""
+    expires_at = retention.expires_at(job, services().settings.result_ttl)
+    if key is None or retention.is_past(expires_at, utcnow()):
+        raise expired("the job's", expires_at)
+    return key
 
 
 def _audio_name(job: Job) -> str:
@@ -156,6 +181,13 @@ def _audio_name(job: Job) -> str:
 
 def _line_audio_name(line: JobLine) -> str:
     return with_extension(f"{line.job_id}-line-{line.index:03d}", WAV.name)
+
+
+def expired(whose: str, expires_at: datetime | None) -> ApiError:
+    when = f" at {timestamp(expires_at)}" if expires_at else ""
+    return ApiError(
+        410, "expired", f"{whose} outputs expired{when}: they are kept RESULT_TTL_HOURS after the job or batch finished"
+    )
 
 
 def owned_job(job_id: uuid.UUID) -> Job:

@@ -68,6 +68,8 @@ def _wait(job_id: uuid.UUID, deadline: float) -> Job:
     while True:
         with services().sessions() as session:
             job = session.get(Job, job_id)
+        if job is None:
+            raise ApiError(404, "not_found", f"job {job_id} was deleted while this request waited", headers=NO_RETRY)
         remaining = deadline - time.monotonic()
         if job.status not in UNFINISHED or remaining <= 0:
             return job

@@ -19,8 +19,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from jobs.status import JobStatus
 
@@ -155,6 +156,11 @@ class Job(Base):
     sample_rate: Mapped[int | None] = mapped_column(Integer, nullable=True)
     audio_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     audio_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    # Read with the row (not a column): a batch's outputs are kept together, from when it finished.
+    batch_finished_at: Mapped[datetime | None] = column_property(
+        select(Batch.finished_at).where(Batch.id == batch_id).correlate_except(Batch).scalar_subquery()
+    )
 
 
 class JobLine(Base):

@@ -100,15 +100,10 @@ class Attempt:
 def record_attempt(
     session: Session, event_id: str, attempt: Attempt, *, outcome: str, retry_at: datetime | None
 ) -> None:
-    """outcome: delivered, failed (no more attempts) or pending (retry at `retry_at`)."""
+    """outcome: delivered, failed (no more attempts) or pending (retry at `retry_at`). Nothing
+    is recorded for an event deleted meanwhile (with its job or batch)."""
     now = utcnow()
-    session.add(
-        WebhookAttempt(
-            event_id=event_id, attempted_at=now, status_code=attempt.status_code,
-            error=attempt.error, duration_ms=attempt.duration_ms,
-        )
-    )
-    session.execute(
+    recorded = session.execute(
         update(WebhookEvent)
         .where(WebhookEvent.id == event_id)
         .values(
@@ -118,6 +113,13 @@ def record_attempt(
             delivered_at=now if outcome == DELIVERED else None,
         )
     )
+    if recorded.rowcount == 1:  # the event's row stays locked until commit: it cannot go now
+        session.add(
+            WebhookAttempt(
+                event_id=event_id, attempted_at=now, status_code=attempt.status_code,
+                error=attempt.error, duration_ms=attempt.duration_ms,
+            )
+        )
 
 
 def disable_url(session: Session, api_key_id: int, url: str) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from jobs.formats import with_extension
 from jobs.models import Batch, Job
+from jobs.retention import batch_expires_at, expires_at
 from jobs.status import JobStatus
 
 WITH_RESULT = frozenset({JobStatus.SUCCEEDED.value, JobStatus.PARTIALLY_SUCCEEDED.value})
@@ -35,7 +36,8 @@ def job_links(job: Job, base_url: str) -> JobLinks:
     )
 
 
-def batch_resource(batch: Batch, counts: dict[str, int], base_url: str) -> dict:
+def batch_resource(batch: Batch, counts: dict[str, int], base_url: str, ttl: timedelta | None) -> dict:
+    """`ttl`: RESULT_TTL_HOURS (None: outputs are kept forever)."""
     batch_url = f"{base_url}/v1/batches/{batch.id}"
     return {
         "id": str(batch.id),
@@ -43,6 +45,7 @@ def batch_resource(batch: Batch, counts: dict[str, int], base_url: str) -> dict:
         "filename": batch.filename,
         "created_at": timestamp(batch.created_at),
         "finished_at": timestamp(batch.finished_at),
+        "expires_at": timestamp(batch_expires_at(batch, ttl)),
         "jobs_total": batch.jobs_total,
         "jobs_done": batch.jobs_done,
         "progress": round(batch.jobs_done / batch.jobs_total, 4) if batch.jobs_total else 1.0,
@@ -52,7 +55,8 @@ def batch_resource(batch: Batch, counts: dict[str, int], base_url: str) -> dict:
     }
 
 
-def job_resource(job: Job, base_url: str) -> dict:
+def job_resource(job: Job, base_url: str, ttl: timedelta | None) -> dict:
+    """`ttl`: RESULT_TTL_HOURS (None: outputs are kept forever)."""
     links = job_links(job, base_url)
     result = None
     if job.status in WITH_RESULT:
@@ -74,6 +78,7 @@ def job_resource(job: Job, base_url: str) -> dict:
         "created_at": timestamp(job.created_at),
         "started_at": timestamp(job.started_at),
         "finished_at": timestamp(job.finished_at),
+        "expires_at": timestamp(expires_at(job, ttl)),
         "attempts": job.attempts,
         "lines_done": job.lines_done,
         "lines_total": job.lines_total,

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 
 from config import ClientSettings, Settings, SettingsError
@@ -17,6 +19,8 @@ def test_nothing_set_is_the_embedded_default(tmp_path):
         ("MAX_ATTEMPTS", "three"), ("TASK_TIME_LIMIT_S", "-5"), ("SWEEP_INTERVAL_S", "0"), ("LOG_FORMAT", "xml"),
         ("CSM_COMPILE", "sometimes"), ("CSM_CUDA_GRAPHS", "auto"),
         ("SYNC_MAX_WAITING", "0"), ("SYNC_WAIT_S", "soon"), ("OPENAI_VOICES", "alloy"), ("OPENAI_VOICES", "alloy=-1"),
+        ("RESULT_TTL_HOURS", "0"), ("RESULT_TTL_HOURS", "nan"), ("RESULT_TTL_HOURS", "inf"), ("RESULT_TTL_HOURS", "1e300"),
+        ("RESULT_TTL_HOURS", "a day"),
     ],
 )
 def test_a_bad_value_names_its_variable(name, value):
@@ -58,3 +62,8 @@ def test_client_settings_need_a_key_and_an_http_url():
         ClientSettings.from_env({"CSM_API_KEY": "k", "CSM_API_TIMEOUT_S": "0"})
     client = ClientSettings.from_env({"CSM_API_KEY": "k", "CSM_API_URL": "https://tts.example.com/"})
     assert (client.api_url, client.api_key, client.timeout_s) == ("https://tts.example.com", "k", 30.0)
+
+
+def test_outputs_are_kept_forever_unless_a_ttl_is_set():
+    assert Settings.from_env({}).result_ttl is None
+    assert Settings.from_env({"RESULT_TTL_HOURS": "0.5"}).result_ttl == timedelta(minutes=30)

@@ -128,9 +128,9 @@ def _payload(session: Session, event: WebhookEvent, settings: Settings) -> str:
         base_url = settings.public_api_url or ""
         if event.type == outbox.BATCH_COMPLETED:
             batch = session.get(Batch, event.subject_id)
-            data = batch_resource(batch, repository.batch_status_counts(session, batch.id), base_url)
+            data = batch_resource(batch, repository.batch_status_counts(session, batch.id), base_url, settings.result_ttl)
         else:
-            data = job_resource(session.get(Job, event.subject_id), base_url)
+            data = job_resource(session.get(Job, event.subject_id), base_url, settings.result_ttl)
         event.payload = json.dumps(
             {"type": event.type, "timestamp": timestamp(event.created_at), "data": data}, separators=(",", ":")
         )

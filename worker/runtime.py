@@ -53,7 +53,7 @@ def load_runtime(settings: Settings) -> Runtime:
              "capture_s=%.2f", settings.csm_model, load_s, warm_up_s, generator.compiled, generator.compile_s,
              generator.graphed, generator.capture_s)
     sessions = process_sessions(settings)
-    store = make_store(settings)
+    store = process_store(settings)
     return Runtime(
         settings=settings,
         sessions=sessions,
@@ -65,6 +65,7 @@ def load_runtime(settings: Settings) -> Runtime:
 
 _current: Runtime | None = None
 _sessions: sessionmaker[Session] | None = None
+_store: ObjectStore | None = None
 
 
 def process_sessions(settings: Settings) -> sessionmaker[Session]:
@@ -75,6 +76,14 @@ def process_sessions(settings: Settings) -> sessionmaker[Session]:
         # Requests waiting for a job of the sync queue hear of it once it is committed.
         completion.signal_after_commit(_sessions, completion.make_signal(settings))
     return _sessions
+
+
+def process_store(settings: Settings) -> ObjectStore:
+    """This process's object store client, made after any fork."""
+    global _store
+    if _store is None:
+        _store = make_store(settings)
+    return _store
 
 
 def init_process(settings: Settings) -> None:

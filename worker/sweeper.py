@@ -1,5 +1,6 @@
 """The sweeper's run: reclaim dead workers' jobs, send the wake-ups queued jobs lack, purge
-expired idempotency keys. The rules are in jobs.repository.sweep and jobs.wakeups."""
+expired idempotency keys, delete outputs past RESULT_TTL_HOURS. The rules are in
+jobs.repository.sweep, jobs.wakeups and jobs.retention."""
 from __future__ import annotations
 
 import logging
@@ -8,9 +9,11 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
-from jobs import idempotency, repository
+from jobs import idempotency, repository, retention
 from jobs.models import utcnow
 from jobs.queue import QUEUES, publish_render, waiting_messages
+from storage import ObjectStore
+from worker.steps import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -30,3 +33,15 @@ def sweep(app: Celery, settings: Settings, sessions: sessionmaker[Session]) -> r
     for job_id in result.failed:
         log.warning("event=job_failed job_id=%s code=worker_lost", job_id)
     return result
+
+
+def expire_outputs(settings: Settings, sessions: sessionmaker[Session], store: ObjectStore) -> int:
+    """Deletes the outputs that RESULT_TTL_HOURS expired, a bounded number per run; returns how
+    many jobs lost theirs. A store that fails leaves them for the next run."""
+    if settings.result_ttl is None:
+        return 0
+    try:
+        return retention.expire_outputs(sessions, store, utcnow(), settings.result_ttl)
+    except STORAGE_ERRORS:
+        log.warning("event=expiry_postponed reason=object_store", exc_info=True)
+        return 0

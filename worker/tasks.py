@@ -21,7 +21,9 @@ def register_tasks(app: Celery, settings: Settings) -> None:
 
     @app.task(name=SWEEP_TASK, ignore_result=True)
     def sweep() -> None:
-        sweeper.sweep(app, settings, runtime.process_sessions(settings))
+        sessions = runtime.process_sessions(settings)
+        sweeper.sweep(app, settings, sessions)
+        sweeper.expire_outputs(settings, sessions, runtime.process_store(settings))
 
     @app.task(name=DISPATCH_TASK, ignore_result=True)
     def dispatch_webhooks() -> None:

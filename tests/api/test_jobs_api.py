@@ -15,7 +15,7 @@ def test_submit_returns_202_with_location_and_publishes_once(client, key, app, s
     assert job["status"] == "queued" and job["attempts"] == 0
     assert job["result"] is None and job["error"] is None and job["metadata"] == {"ref": "a1"}
     assert set(job) == {
-        "id", "type", "format", "status", "created_at", "started_at", "finished_at", "attempts",
+        "id", "type", "format", "status", "created_at", "started_at", "finished_at", "expires_at", "attempts",
         "lines_done", "lines_total", "error", "result", "metadata", "batch_id",
     }
     assert (job["type"], job["lines_done"], job["lines_total"], job["batch_id"]) == ("text", 0, 1, None)

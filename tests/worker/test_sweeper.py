@@ -32,3 +32,34 @@ def test_a_backlog_gets_no_duplicate_flood_and_lost_messages_come_back(database_
     assert broker.llen(BATCH_QUEUE) == 100
     sweeper.sweep(app, settings, sessions)
     assert broker.llen(BATCH_QUEUE) == 100
+
+
+def test_expiry_is_off_without_a_ttl_and_postponed_while_the_store_is_down(sessions, tmp_path, caplog):
+    from sqlalchemy import select
+
+    from jobs import repository
+    from jobs.models import Job
+    from jobs.validation import parse_job_request
+    from storage import StorageUnavailable
+    from storage.local import LocalStore
+    from support import finish_with_outputs
+
+    class Down:
+        def delete_many(self, keys):
+            raise StorageUnavailable("object store unreachable")
+
+    store = LocalStore(tmp_path / "objects")
+    with sessions.begin() as session:
+        owner = create_key(session, "owner")[0].id
+        request = parse_job_request({"text": "hi"}, max_text_chars=100, voice_exists=lambda name: False)
+        job_id = repository.create_job(session, owner, request, queue="render").id
+    keys = finish_with_outputs(sessions, store, job_id, finished_ago_s=7200)
+    kept = make_settings(CSM_DATA_DIR=str(tmp_path))
+    assert sweeper.expire_outputs(kept, sessions, store) == 0
+    one_hour = make_settings(CSM_DATA_DIR=str(tmp_path), RESULT_TTL_HOURS="1")
+    assert sweeper.expire_outputs(one_hour, sessions, Down()) == 0
+    assert "event=expiry_postponed" in caplog.text
+    assert sweeper.expire_outputs(one_hour, sessions, store) == 1
+    assert not any(store.path(key).exists() for key in keys)
+    with sessions() as session:
+        assert session.scalar(select(Job.audio_key).where(Job.id == job_id)) is None

@@ -1,0 +1,88 @@
+"""How long outputs are kept (RESULT_TTL_HOURS), and the sweeper's step that deletes them.
+
+A job's outputs (its audio, a script's manifest and line audio) expire the TTL after it
+finished; a batch's jobs expire together, the TTL after the batch finished, so its archive stays
+whole until then. An expired job keeps its row, with its object keys cleared: that, or an
+`expires_at` in the past, is what makes a download answer 410.
+
+Objects are deleted before the keys are cleared: a store that fails leaves rows naming objects
+some of which are gone, past their expiry anyway, and the next sweep deletes the rest. The other
+order would leave objects that no row names, which nothing would ever find again.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from sqlalchemy import ColumnElement, case, exists, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs.models import Batch, Job, JobLine
+
+log = logging.getLogger(__name__)
+
+EXPIRE_PER_SWEEP = 200  # jobs; their objects go in one store call per 1000 keys
+_IN_LIST = 500  # bounded IN lists
+
+
+def expires_at(job: Job, ttl: timedelta | None) -> datetime | None:
+    """When the job's outputs expire; None while it (or its batch) runs, or when kept forever."""
+    finished = job.finished_at if job.batch_id is None else job.batch_finished_at
+    return finished + ttl if finished is not None and ttl is not None else None
+
+
+def batch_expires_at(batch: Batch, ttl: timedelta | None) -> datetime | None:
+    return batch.finished_at + ttl if batch.finished_at is not None and ttl is not None else None
+
+
+def is_past(moment: datetime | None, now: datetime) -> bool:
+    return moment is not None and moment <= now
+
+
+def output_keys(session: Session, which: ColumnElement[bool]) -> list[str]:
+    """The object keys that the rows of the jobs `which` selects name: audio, manifests, lines."""
+    keys = set()
+    for audio, manifest in session.execute(select(Job.audio_key, Job.manifest_key).where(which)):
+        keys.update((audio, manifest))
+    keys.update(session.scalars(select(JobLine.audio_key).join(Job).where(which)))
+    keys.discard(None)  # a text's line names its job's audio: the set counts it once
+    return sorted(keys)
+
+
+def expired_jobs(session: Session, now: datetime, ttl: timedelta, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` jobs past their expiry whose rows still name objects."""
+    finished = case((Job.batch_id.is_(None), Job.finished_at), else_=Job.batch_finished_at)
+    stored = or_(
+        Job.audio_key.is_not(None),
+        Job.manifest_key.is_not(None),
+        exists().where(JobLine.job_id == Job.id, JobLine.audio_key.is_not(None)),
+    )
+    return list(session.scalars(select(Job.id).where(finished <= now - ttl, stored).limit(limit)))
+
+
+def clear_outputs(session: Session, job_ids: list[uuid.UUID]) -> None:
+    """Forgets the object keys of the jobs (their objects were deleted); the caller commits."""
+    for ids in _chunks(job_ids):
+        session.execute(update(Job).where(Job.id.in_(ids)).values(audio_key=None, manifest_key=None))
+        session.execute(update(JobLine).where(JobLine.job_id.in_(ids)).values(audio_key=None))
+
+
+def expire_outputs(sessions: sessionmaker[Session], store, now: datetime, ttl: timedelta) -> int:
+    """Deletes the objects of up to EXPIRE_PER_SWEEP expired jobs, then clears their keys;
+    returns how many jobs. `store`: an ObjectStore (its errors propagate, nothing is cleared)."""
+    with sessions() as session:
+        job_ids = expired_jobs(session, now, ttl, EXPIRE_PER_SWEEP)
+        keys = [key for ids in _chunks(job_ids) for key in output_keys(session, Job.id.in_(ids))]
+    if not job_ids:
+        return 0
+    store.delete_many(keys)  # no transaction is open during the store's calls
+    with sessions.begin() as session:
+        clear_outputs(session, job_ids)
+    log.info("event=outputs_expired jobs=%d objects=%d", len(job_ids), len(keys))
+    return len(job_ids)
+
+
+def _chunks(ids: list[uuid.UUID]) -> Iterable[list[uuid.UUID]]:
+    return (ids[start:start + _IN_LIST] for start in range(0, len(ids), _IN_LIST))
