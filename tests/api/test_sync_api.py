@@ -135,6 +135,25 @@ def test_past_sync_wait_s_a_504_names_the_job_which_stays_queued(impatient_app):
     assert published_messages(settings) == 1
 
 
+def test_a_job_deleted_while_its_request_waits_answers_404(waiting_app):
+    settings, app = waiting_app
+    key = create_key(settings, "alice")
+
+    def delete_once_queued():
+        deadline, job_id = time.monotonic() + 10, None
+        while job_id is None and time.monotonic() < deadline:
+            with app.extensions["csm_batch"].sessions() as session:
+                job_id = session.scalar(select(Job.id).where(Job.queue == SYNC_QUEUE))
+            time.sleep(0.02)
+        assert app.test_client().delete(f"/v1/jobs/{job_id}", headers=auth(key)).status_code == 204
+
+    deleter = threading.Thread(target=delete_once_queued, daemon=True)
+    deleter.start()
+    response = app.test_client().post("/generate_audio", json={"text": "Never mind."}, headers=auth(key))
+    deleter.join()
+    assert response.status_code == 404 and "was deleted" in response.get_json()["error"]["message"]
+
+
 def test_more_waiting_requests_than_allowed_get_503_and_nothing_is_stored(make_app):
     settings, app = make_app(SYNC_WAIT_S="10", SYNC_MAX_WAITING="1")
     key = create_key(settings, "alice")
