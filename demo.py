@@ -1,9 +1,10 @@
 """The embedded demo: the real pipeline (API + Celery worker + store + SQL) on one machine.
 
 Starts the API (gunicorn) and one worker (with its sweeper) as child processes, submits an
-example conversation over REST as a script job, polls until done, downloads the stitched
-master, each line's WAV and the manifest, and stops both. When either child stops early (a
-worker without its model exits at start-up), the demo says why and exits non-zero.
+example conversation as a script job through the client's code (as `csm-batch script` does),
+polls until done, downloads the stitched master, each line's WAV and the manifest, and stops
+both. When either child stops early (a worker without its model exits at start-up), the demo
+says why and exits non-zero.
 """
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import requests
-
+from client.http import ApiClient, ApiRefused, Unreachable
+from client.outputs import download_job
+from client.progress import wait_for_job
 from config import Settings
 from jobs.queue import ALL_QUEUES
 from provision import ROOT, create_key, init
 
-POLL_S = 0.5
-TIMEOUT_S = 600
+HTTP_TIMEOUT_S = 30
+HEALTH_PROBE_TIMEOUT_S = 2
 STOP_TIMEOUT_S = 30  # a warm shutdown's wait for the current render before the group is killed
 LOG_TAIL_LINES = 5
 
@@ -63,37 +65,32 @@ def run_demo(settings: Settings, script: Path, out_dir: Path) -> int:
                 for child in children:
                     child.check_running()
 
-            client = requests.Session()
-            client.headers["Authorization"] = f"Bearer {key}"
-            _wait_healthy(client, base, running)
-            submitted = client.post(f"{base}/v1/jobs", json={"script": lines}, timeout=30)
-            submitted.raise_for_status()
+            # Short health probes: a booting API must not keep the demo from seeing a dead worker.
+            _wait_healthy(ApiClient(base, key, HEALTH_PROBE_TIMEOUT_S), running)
+            api = ApiClient(base, key, HTTP_TIMEOUT_S)
+            submitted = api.post("/v1/jobs", json={"script": lines}).body
             print(f"submitted a script of {len(lines)} lines; rendering (logs in {logs})")
-            job = _wait_done(client, base, submitted.json()["id"], running)
+            job = wait_for_job(api, submitted["id"], check=running)
             if job["result"] is None:
                 print(f"the script {job['status']}: {job['error']}")
                 return 1
-            outputs = {"conversation.wav": job["result"]["audio_url"], "manifest.json": job["result"]["manifest_url"]}
-            outputs |= {f"line-{i:02d}.wav": url for i, url in enumerate(job["result"]["line_audio_urls"])}
-            for name, url in outputs.items():
-                response = client.get(url, timeout=60)
-                response.raise_for_status()
-                (out_dir / name).write_bytes(response.content)
+            download_job(api, job, out_dir, name=script.stem)
     except ChildStopped as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("demo: interrupted; the API and the worker are stopped", file=sys.stderr)
         return 130
-    manifest = json.loads((out_dir / "manifest.json").read_text())
+    master = out_dir / f"{script.stem}.wav"
+    manifest = json.loads((out_dir / script.stem / "manifest.json").read_text())
     for line in manifest["lines"]:
         print(
             f"line {line['index']}: speaker {line['speaker']} {line['status']} "
             f"{line['start_ms']}-{line['end_ms']} ms of the master"
         )
     print(
-        f"{job['status']} in {time.perf_counter() - started:.1f} s: {out_dir / 'conversation.wav'} "
-        f"({manifest['duration_ms']} ms), {len(lines)} line files and manifest.json"
+        f"{job['status']} in {time.perf_counter() - started:.1f} s: {master} ({manifest['duration_ms']} ms), "
+        f"{len(lines)} line files and manifest.json in {out_dir / script.stem}"
     )
     return 0 if job["status"] == "succeeded" else 1
 
@@ -118,25 +115,14 @@ class _Child:
         )
 
 
-def _wait_done(client: requests.Session, base: str, job_id: str, running: Callable[[], None]) -> dict:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        running()
-        job = client.get(f"{base}/v1/jobs/{job_id}", timeout=30).json()
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(POLL_S)
-    raise TimeoutError(f"job {job_id} did not finish in {TIMEOUT_S} s")
-
-
-def _wait_healthy(client: requests.Session, base: str, running: Callable[[], None]) -> None:
+def _wait_healthy(api: ApiClient, running: Callable[[], None]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         running()
         try:
-            if client.get(f"{base}/healthz", timeout=2).ok:
-                return
-        except requests.RequestException:  # not listening yet, or still booting
+            api.get("/healthz")
+            return
+        except (Unreachable, ApiRefused):  # not listening yet, or still booting
             pass
         time.sleep(0.2)
     raise TimeoutError("the API did not start within 60 s")

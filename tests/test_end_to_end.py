@@ -92,8 +92,11 @@ def test_the_embedded_demo_renders_the_example_conversation(tmp_path, tiny_model
         run.terminate()  # not kill: on SIGTERM the demo stops its API and worker too
         stdout, stderr = run.communicate(timeout=90)
     assert run.returncode == 0, stdout + stderr
-    names = sorted(path.name for path in out.iterdir())
-    assert names == ["conversation.wav", "line-00.wav", "line-01.wav", "line-02.wav", "manifest.json"]
+    names = sorted(path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file())
+    assert names == [
+        "conversation.wav", "conversation/line-000.wav", "conversation/line-001.wav", "conversation/line-002.wav",
+        "conversation/manifest.json",
+    ]
     for name in names[:-1]:
         with wave.open(str(out / name)) as wav:
             assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 24_000)
