@@ -9,7 +9,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from config import Settings
-from storage import StorageUnavailable
+from storage.base import StorageUnavailable
 
 DELETE_PER_REQUEST = 1000  # S3's limit for one DeleteObjects call
 
