@@ -94,11 +94,15 @@ def test_a_bad_csv_exits_non_zero_listing_each_problem_by_line_and_field(client_
         assert [line.split(": ")[0] for line in problems] == ["3:text", "4:speaker"], run.stderr
 
 
-def test_a_refused_request_lists_its_fields(client_env):
+def test_a_refused_request_lists_its_fields(client_env, tmp_path):
     run = csm_batch("say", " ", "--speaker", "-1", env=client_env)
     assert run.returncode == 1
     assert run.stderr.splitlines()[0] == "csm-batch: 2 problem(s) in the request (HTTP 422, invalid_field)"
     assert [line.split(": ")[0] for line in run.stderr.splitlines()[1:]] == ["text", "speaker"]
+    batch_csv = tmp_path / "good.csv"
+    batch_csv.write_text(GOOD_CSV)
+    run = csm_batch("submit", str(batch_csv), "--webhook-url", "ftp://example.com/hook", env=client_env)
+    assert run.returncode == 1 and run.stderr.splitlines()[1].startswith("webhook_url: "), run.stderr
 
 
 def test_say_script_and_status(client_env, tmp_path):
