@@ -141,6 +141,16 @@ def test_an_unreachable_api_is_named():
     assert f"could not reach {url}/v1/jobs/00000000-0000-0000-0000-000000000000" in run.stderr
 
 
+def test_the_client_code_loads_no_service_package():
+    """A client machine needs requests and tqdm, not the service's database, broker or engine."""
+    code = (
+        "import sys, client.commands; "
+        "print([m for m in ('flask', 'celery', 'sqlalchemy', 'boto3', 'torch') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_a_redirect_to_another_host_gets_no_bearer_key(tmp_path):
     """Presigned S3 URLs carry their own signature; the API key must never reach that host."""
     seen = {}
