@@ -29,8 +29,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["csm_batch"] = services
     app.extensions["csm_batch_readiness"] = Readiness(services)
-    for method, rule, view in ROUTES:
-        app.add_url_rule(rule, view.__name__, view, methods=[method])
+    app.extensions["csm_batch_routes"] = ROUTES  # also what GET /openapi.json describes
+    for route in ROUTES:
+        app.add_url_rule(route.rule, route.endpoint, route.view, methods=[route.method])
     app.before_request(_bind_log_fields)
     app.teardown_request(_unbind_log_fields)
     app.before_request(require_api_key)

@@ -8,8 +8,12 @@ from api.services import db
 from jobs.keys import find_key
 
 
+def needs_key(path: str) -> bool:
+    return path.startswith("/v1/") or path == "/generate_audio"
+
+
 def require_api_key() -> None:
-    if not request.path.startswith("/v1/") and request.path != "/generate_audio":
+    if not needs_key(request.path):
         return
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

@@ -80,6 +80,7 @@ def idempotent(view):
                 log.warning("event=idempotency_reservation_lost api_key_id=%s", api_key_id)
         return response
 
+    wrapper.idempotent = True  # the OpenAPI document lists the header (api.openapi)
     return wrapper
 
 
