@@ -75,7 +75,7 @@ DEFAULT_DESCRIPTIONS = {
     401: "No API key, or an unknown one.",
     404: "No such resource (for this key).",
     413: "The body is over MAX_BODY_BYTES.",
-    415: "The body is not application/json.",
+    415: "The body is not of a media type the route reads.",
     422: "A bad field: `field` names the first, `problems` lists every one.",
     503: "The database or object store is unavailable: retry after Retry-After.",
 }
@@ -230,12 +230,12 @@ def _request_body(route: Route, schema_of: _Schemas) -> dict | None:
     content: dict[str, dict] = {}
     if inputs.body is not None:
         content[JSON] = {"schema": schema_of.ref(inputs.body, "validation")}
-        if route.example is not None:
-            content[JSON]["example"] = route.example
     if inputs.raw_body is not None:
         content[inputs.raw_body] = {"schema": {"type": "string"}}
     if inputs.form is not None:
         content[FORM] = {"schema": schema_of.ref(inputs.form, "validation")}
+    for media_type, example in route.examples.items():
+        content[media_type]["example"] = example
     return {"required": True, "content": content} if content else None
 
 
@@ -251,9 +251,9 @@ def _replies(route: Route, secured: bool, idempotent: bool, openai: bool) -> dic
         if any(model is not None for model in (inputs.body, inputs.query, inputs.form, inputs.path)):
             derived.append(422)
         if inputs.body is not None:
-            derived += [400, 413, 415]
-        elif inputs.form is not None or inputs.raw_body is not None:
-            derived.append(413)
+            derived.append(400)
+        if inputs.body is not None or inputs.form is not None or inputs.raw_body is not None:
+            derived += [413, 415]
     replies: dict[int, Reply] = {}
     for status in derived:
         description = DEFAULT_DESCRIPTIONS[status]

@@ -42,7 +42,7 @@ SYNC_FAILURES = (
 GENERATE_AUDIO_REPLIES = (
     ok(schemas.GeneratedAudio), fails(422, "A bad field, or the model refused the text."), *SYNC_FAILURES,
 )
-GENERATE_AUDIO_EXAMPLE = {"text": "Hello.", "max_audio_length_ms": 1000}
+GENERATE_AUDIO_EXAMPLES = {"application/json": {"text": "Hello.", "max_audio_length_ms": 1000}}
 
 ROUTES = [
     Route("GET", "/healthz", health.healthz, "Liveness: the process answers", "service", (ok(schemas.Health),)),
@@ -69,7 +69,7 @@ ROUTES = [
     )),
     Route("POST", "/v1/jobs", idempotent(jobs.submit_job), "Submit a job (a text or a script)", "jobs", (
         accepted(schemas.Job, "The job, queued; Location is its URL.", *JOB_LINKS),
-    ), example={"text": "Hello there.", "speaker": 0, "max_audio_length_ms": 2000, "metadata": {"order": 42}}),
+    ), examples={"application/json": {"text": "Hello there.", "max_audio_length_ms": 2000, "metadata": {"order": 42}}}),
     Route("GET", "/v1/jobs", jobs.list_jobs, "The key's jobs, newest first", "jobs", (ok(schemas.JobPage),)),
     Route("GET", "/v1/jobs/<uuid:job_id>", jobs.get_job, "A job", "jobs", (ok(schemas.Job),)),
     Route("GET", "/v1/jobs/<uuid:job_id>/audio", jobs.get_audio, "A job's audio, in its format", "jobs", (
@@ -102,9 +102,8 @@ ROUTES = [
               accepted(schemas.Batch, "The batch and its jobs, queued; Location is its URL.", *BATCH_LINKS),
               ok(schemas.BatchCheck, "validate_only: the file is valid; nothing was stored."),
               fails(413, "The upload is over 10 MiB."),
-              fails(415, "Neither text/csv nor multipart/form-data."),
               fails(422, "Every problem of the file (`problems`, by line and field), or a bad parameter."),
-          )),
+          ), examples={"text/csv": "text,speaker,max_audio_length_ms\nHello there.,0,640\nAnd again.,1,640\n"}),
     Route("GET", "/v1/batches", batches.list_batches, "The key's batches, newest first", "batches", (ok(schemas.BatchPage),)),
     Route("GET", "/v1/batches/<uuid:batch_id>", batches.get_batch, "A batch and its progress", "batches", (
         ok(schemas.Batch),
@@ -156,14 +155,16 @@ ROUTES = [
     )),
     # Synchronous synthesis: the original deployment's contract, and OpenAI's.
     Route("POST", "/generate_audio", generate_audio.generate_audio, "Render and answer base64 audio (synchronous)",
-          "synchronous", GENERATE_AUDIO_REPLIES, example=GENERATE_AUDIO_EXAMPLE, operation_id="generate_audio_legacy"),
+          "synchronous", GENERATE_AUDIO_REPLIES, examples=GENERATE_AUDIO_EXAMPLES, operation_id="generate_audio_legacy"),
     Route("POST", "/v1/generate_audio", generate_audio.generate_audio,
-          "Render and answer base64 audio (synchronous)", "synchronous", GENERATE_AUDIO_REPLIES, example=GENERATE_AUDIO_EXAMPLE),
+          "Render and answer base64 audio (synchronous)", "synchronous", GENERATE_AUDIO_REPLIES, examples=GENERATE_AUDIO_EXAMPLES),
     Route("POST", "/v1/audio/speech", speech.create_speech, "Text to speech, OpenAI-compatible (synchronous)",
           "openai", (
               Reply(200, "The audio, in response_format.", media_types=AUDIO_TYPES, headers=("X-Job-Id",)),
               fails(400, "A bad or unsupported field, or the model refused the text."), *SYNC_FAILURES,
-          ), example={"model": "tts-1", "input": "Hello.", "voice": "alloy", "response_format": "wav"}),
+          ), examples={"application/json": {
+              "model": "tts-1", "input": "Hello.", "voice": "alloy", "response_format": "wav", "max_audio_length_ms": 1000,
+          }}),
     Route("GET", "/v1/audio/voices", speech.list_audio_voices, "Voices: the key's, then OpenAI's names", "openai", (
         ok(schemas.AudioVoiceList),
     )),

@@ -32,7 +32,7 @@ class Shape(BaseModel):
 # --- errors ---------------------------------------------------------------------------------
 
 class Problem(Shape):
-    field: str = Field(description="The field at fault, e.g. `script[2].text`.")
+    field: str | None = Field(description="The field at fault, e.g. `script[2].text`; null: the file as a whole.")
     message: str
     line: int | None = Field(None, description="The CSV line (line 1 is the header); CSV uploads only.")
 
@@ -134,7 +134,7 @@ class PlayableUrl(Shape):
     expires_at: datetime
 
 
-class ScriptLine(Shape):
+class ScriptManifestLine(Shape):
     """One line of a script job, as its manifest records it."""
 
     index: int
@@ -158,7 +158,7 @@ class ScriptManifest(Shape):
     job_id: uuid.UUID
     sample_rate: int
     duration_ms: int
-    lines: list[ScriptLine]
+    lines: list[ScriptManifestLine]
 
 
 # --- batches --------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ class BatchCheck(Shape):
     scripts: int
 
 
-class ManifestEntry(Shape):
+class BatchManifestRow(Shape):
     """One CSV line of a batch: its job (or its line of a script job) and output."""
 
     line: int
@@ -219,13 +219,14 @@ class ManifestEntry(Shape):
     status: str = Field(description="The job's status, or the script line's.")
     audio_url: str | None
     duration_ms: int | None
+    sha256: str | None = Field(description="Of the file at audio_url: a client skips what it already has.")
     error: str | None
 
 
 class BatchManifest(Shape):
     batch_id: uuid.UUID
     status: BatchStatus
-    rows: list[ManifestEntry]
+    rows: list[BatchManifestRow]
 
 
 # --- voices ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ idempotency, OpenAI's error shape, path parameters), which the table does not re
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pydantic import BaseModel
@@ -43,7 +43,7 @@ class Route:
     summary: str
     tag: str
     replies: tuple[Reply, ...]
-    example: Any = None  # of the JSON body
+    examples: dict[str, Any] = field(default_factory=dict)  # request body media type -> an example
     operation_id: str | None = None  # where two rules share a view; else the view's name
 
     @property

@@ -59,8 +59,16 @@ class Context:
     openai_voices: dict[str, int] = field(default_factory=dict)  # OpenAI voice name -> speaker
 
 
+def _null_allowed(schema: dict[str, Any]) -> None:
+    """The JSON schema admits what `_null_is_absent` does: null for each field that may be left out."""
+    required = set(schema.get("required", ()))
+    for name, field in schema.get("properties", {}).items():
+        if name not in required and {"type": "null"} not in field.get("anyOf", ()):
+            schema["properties"][name] = {"anyOf": [field, {"type": "null"}]}
+
+
 class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_null_allowed)
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli import create_key, init
+from provision import create_key, init
 from support import make_settings, serve_api
 from ui.conftest import SERVICE_VARIABLES
 
