@@ -159,8 +159,7 @@ def _finished(job_id: uuid.UUID) -> Job:
 def _rendered_line(job_id: uuid.UUID, index: int) -> tuple[Job, JobLine]:
     """A line of the key's job that was rendered (lines are available as they finish)."""
     job = owned_job(job_id)
-    # Checked before the look-up: an index past the column's range is no line, not a SQL error.
-    line = db().get(JobLine, (job.id, index)) if index < job.lines_total else None
+    line = db().get(JobLine, (job.id, index))
     if line is None:
         raise ApiError(404, "not_found", f"the job has no line {index}")
     if line.status != LineStatus.SUCCEEDED.value:

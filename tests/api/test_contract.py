@@ -190,7 +190,9 @@ def test_a_stored_nan_is_answered_as_null_never_as_bare_nan(client, key, app):
 
 
 def test_every_route_that_reads_input_declares_models_with_a_json_schema():
-    declared = {(method, rule): view.inputs for method, rule, view in ROUTES if getattr(view, "inputs", None)}
+    declared = {
+        (route.method, route.rule): route.view.inputs for route in ROUTES if getattr(route.view, "inputs", None)
+    }
     assert set(declared) == {
         ("POST", "/v1/jobs"), ("GET", "/v1/jobs"), ("POST", "/v1/batches"), ("GET", "/v1/batches"),
         ("GET", "/v1/batches/<uuid:batch_id>/manifest"), ("GET", "/v1/jobs/<uuid:job_id>/lines/<int:index>/audio"),
