@@ -32,7 +32,6 @@ import resource
 import statistics
 import threading
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -40,12 +39,12 @@ from typing import Callable
 
 import torch
 from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import CsmConfig as TransformersCsmConfig
 from transformers import CsmForConditionalGeneration
 
 from .config import FRAME_MS, CsmConfig
 from .generator import GenerationRequest, Generator
+from .launches import OpCounter
 from .loading import default_device, default_dtype
 from .model import CsmModel
 from .tiny import TINY_CONFIG, byte_tokenizer, random_mimi
@@ -208,24 +207,6 @@ def timed(device: torch.device, fn):
     start = _now(device)
     result = fn()
     return result, _now(device) - start
-
-
-class OpCounter(TorchDispatchMode):
-    """Counts the ATen ops that reach the dispatcher inside the `with` block, by name; views are left out
-    (they launch nothing)."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if not func.is_view:
-            self.ops[str(func.overloadpacket)] += 1
-        return func(*args, **(kwargs or {}))
-
-    @property
-    def count(self) -> int:
-        return sum(self.ops.values())
 
 
 def cuda_kernels(fn: Callable[[], object]) -> int:
