@@ -36,6 +36,12 @@ class Segment:
     audio: Tensor  # (samples,) mono float waveform at SAMPLE_RATE (not resampled here)
 
 
+# Sesame's generator defaults (the job domain's equal them: tests/test_shared_constants.py)
+MAX_AUDIO_LENGTH_MS = 90_000
+DEFAULT_TEMPERATURE = 0.9
+DEFAULT_TOPK = 50
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One utterance to synthesise; checked when generated (a bad request fails alone, not its batch)."""
@@ -43,9 +49,9 @@ class GenerationRequest:
     text: str
     speaker: int
     context: Sequence[Segment] = ()
-    max_audio_length_ms: float = 90_000
-    temperature: float = 0.9
-    topk: int = 50  # 1: greedy
+    max_audio_length_ms: float = MAX_AUDIO_LENGTH_MS
+    temperature: float = DEFAULT_TEMPERATURE
+    topk: int = DEFAULT_TOPK  # 1: greedy
     seed: int | None = None  # None: a fresh random seed
 
 
@@ -184,14 +190,16 @@ class Generator:
         return results
 
     def generate_codes(self, text: str, speaker: int, context: Sequence[Segment] = (),
-                       max_audio_length_ms: float = 90_000, temperature: float = 0.9, topk: int = 50,
+                       max_audio_length_ms: float = MAX_AUDIO_LENGTH_MS,
+                       temperature: float = DEFAULT_TEMPERATURE, topk: int = DEFAULT_TOPK,
                        seed: int | None = None) -> Tensor:
         """`generate_codes_batch` of one request: (frames, K) int64 codes; raises its ValueError."""
         request = GenerationRequest(text, speaker, context, max_audio_length_ms, temperature, topk, seed)
         return _raise_error(self.generate_codes_batch([request])[0])
 
     def generate(self, text: str, speaker: int, context: Sequence[Segment] = (),
-                 max_audio_length_ms: float = 90_000, temperature: float = 0.9, topk: int = 50,
+                 max_audio_length_ms: float = MAX_AUDIO_LENGTH_MS,
+                 temperature: float = DEFAULT_TEMPERATURE, topk: int = DEFAULT_TOPK,
                  seed: int | None = None) -> Tensor:
         """Speech for `text` -> (samples,) float32 at 24 kHz on the CPU: `generate_batch` of one request.
         Raises ValueError if the arguments are invalid or the prompt plus the frames do not fit the context."""

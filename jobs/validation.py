@@ -20,6 +20,7 @@ from jobs.fields import (
 from jobs.formats import DEFAULT_FORMAT, FORMATS
 from webhooks.ssrf import MAX_URL_CHARS
 
+# The engine's values, copied: the API never imports the engine (tests/test_shared_constants.py)
 FRAME_MS = 80  # one CSM audio frame
 MAX_AUDIO_LENGTH_MS = 90_000
 MAX_SPEAKER = 1_000
