@@ -5,7 +5,7 @@ import uuid
 import wave
 
 from support import s3_client
-from worker_helpers import lines, render, row, set_not_before
+from worker_helpers import lines, render, render_all, row, set_not_before
 from worker_helpers import submit as submit_body
 
 
@@ -28,6 +28,20 @@ def test_a_redelivered_task_renders_once_and_finishes_once(runtime):
         "succeeded", first.finished_at, 1, first.audio_key
     )
     assert again["LastModified"] == stored["LastModified"] and again["ETag"] == stored["ETag"]
+
+
+def test_the_message_of_a_deleted_job_claims_nothing(runtime):
+    from jobs import deletion
+    from jobs.models import Job
+
+    deleted, waiting = submit(runtime), submit(runtime)
+    with runtime.sessions.begin() as session:
+        assert deletion.delete_jobs(session, Job.id == deleted)
+    outcomes = render_all(runtime, deleted)
+    # No row says which queue it was on, so it fills no GPU batch: `waiting` keeps its own message.
+    assert [(o.job_id, o.disposition, o.wake_in_s) for o in outcomes] == [(deleted, "skipped", None)]
+    assert row(runtime, deleted) is None and row(runtime, waiting).status == "queued"
+    assert runtime.generator.batches == []
 
 
 def test_the_stored_wav_matches_the_row(runtime):
