@@ -23,6 +23,7 @@ from api.auth import needs_key
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import MAX_KEY_CHARS, REPLAYED_HEADER
 from api.spec import Reply, Route
+from jobs.outbox import BATCH_COMPLETED, JOB_EVENTS
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 SECURITY_SCHEME = "bearer"
@@ -70,6 +71,15 @@ CONVERTERS = {  # Flask's URL converters as JSON Schema
 }
 _RULE_PART = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 
+# What the service POSTs to a webhook URL (OpenAPI 3.1 `webhooks`), signed per Standard Webhooks.
+WEBHOOKS = {name: schemas.JobEvent for name in JOB_EVENTS.values()} | {BATCH_COMPLETED: schemas.BatchEvent}
+WEBHOOK_HEADERS = {
+    "webhook-id": "The event's id: the same on every attempt (deduplicate on it).",
+    "webhook-timestamp": "Unix seconds of this attempt.",
+    "webhook-signature": "`v1,<base64 HMAC-SHA256>` of `{id}.{timestamp}.{body}` keyed with the secret "
+                         "(GET /v1/webhook-secret); two, space-separated, during a rotation.",
+}
+
 DEFAULT_DESCRIPTIONS = {
     400: "The body is not valid JSON.",
     401: "No API key, or an unknown one.",
@@ -97,6 +107,7 @@ def build_document(routes: Iterable[Route]) -> dict:
         },
         "tags": TAGS,
         "paths": paths,
+        "webhooks": {name: _webhook(name, model, schema_of) for name, model in WEBHOOKS.items()},
         "components": {
             "schemas": schema_of.components,
             "securitySchemes": {
@@ -125,6 +136,7 @@ class _Schemas:
 
     def __init__(self, routes: list[Route]):
         types = [(schemas.Error, "serialization"), (schemas.OpenAIError, "serialization")]
+        types += [(model, "serialization") for model in WEBHOOKS.values()]
         for route in routes:
             types += [(reply.model, "serialization") for reply in route.replies if reply.model is not None]
             inputs = inputs_of(route)
@@ -183,6 +195,24 @@ def _operation(route: Route, schema_of: _Schemas, operations: set[str]) -> dict:
         for reply in sorted(replies.values(), key=lambda reply: reply.status)
     }
     return operation
+
+
+def _webhook(name: str, model: Any, schema_of: _Schemas) -> dict:
+    return {
+        "post": {
+            "summary": f"{name}, sent to the job's or batch's webhook_url",
+            "tags": ["webhooks"],
+            "parameters": [
+                {"name": header, "in": "header", "required": True, "description": description, "schema": {"type": "string"}}
+                for header, description in WEBHOOK_HEADERS.items()
+            ],
+            "requestBody": {"required": True, "content": {JSON: {"schema": schema_of.ref(model)}}},
+            "responses": {
+                "2XX": {"description": "Delivered. Any other answer is retried (5 s to 10 h apart, eight attempts)."},
+                "410": {"description": "The URL is disabled for the key: no more events are sent to it."},
+            },
+        }
+    }
 
 
 def _path_parameters(route: Route, schema_of: _Schemas) -> list[dict]:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.formats import FORMATS
+from jobs.outbox import BATCH_COMPLETED, JOB_EVENTS
 from jobs.status import BatchStatus, JobStatus, LineStatus
 
 FormatName = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
@@ -268,6 +269,22 @@ class Delivery(Shape):
 
 class DeliveryList(Shape):
     deliveries: list[Delivery]
+
+
+class JobEvent(Shape):
+    """A webhook's body when a job (not of a batch) ends."""
+
+    type: Literal[tuple(JOB_EVENTS.values())]  # type: ignore[valid-type]
+    timestamp: datetime = Field(description="When the event happened (the same on every attempt).")
+    data: Job = Field(description="The job as GET /v1/jobs/{job_id} answers it.")
+
+
+class BatchEvent(Shape):
+    """A webhook's body when every job of a batch has ended."""
+
+    type: Literal[BATCH_COMPLETED]  # type: ignore[valid-type]
+    timestamp: datetime = Field(description="When the event happened (the same on every attempt).")
+    data: Batch = Field(description="The batch as GET /v1/batches/{batch_id} answers it.")
 
 
 class WebhookSecret(Shape):

@@ -274,6 +274,19 @@ class Stack:
         return client
 
 
+def schema_errors(document: dict, schema: dict, value) -> list[str]:
+    """Where `value` breaks `schema`, a schema of the OpenAPI `document` (its $refs resolved there)."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema | {"components": document["components"]})
+    return [f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(value)]
+
+
+def webhook_schema(document: dict, event_type: str) -> dict:
+    """The body the OpenAPI document promises for a webhook event."""
+    return document["webhooks"][event_type]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+
 def wait_until_done(client: requests.Session, url: str) -> dict:
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:

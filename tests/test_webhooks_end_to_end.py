@@ -9,7 +9,10 @@ import pytest
 import requests
 
 
-from support import PUBLIC_API_URL, free_redis_db, make_settings, run_worker, s3_environment, serve_api, wait_until_done
+from support import (
+    PUBLIC_API_URL, free_redis_db, make_settings, run_worker, s3_environment, schema_errors, serve_api, wait_until_done,
+    webhook_schema,
+)
 from webhook_receiver import run_receiver, verify
 
 
@@ -36,6 +39,8 @@ def test_a_finished_job_is_delivered_once_signed(stack, receiver):
     assert secret.startswith("whsec_") and verify(secret, request)
     payload = request.json
     assert payload["type"] == "job.succeeded" and payload["timestamp"]
+    document = requests.get(f"{stack.base}/openapi.json", timeout=10).json()
+    assert schema_errors(document, webhook_schema(document, "job.succeeded"), payload) == []
     assert payload["data"]["id"] == job["id"] and payload["data"]["status"] == "succeeded"
     assert payload["data"]["result"]["audio_url"] == f"{PUBLIC_API_URL}/v1/jobs/{job['id']}/audio"
     (event,) = deliveries(stack, job["id"])
@@ -99,6 +104,8 @@ def test_a_batch_reports_its_completion_with_counts(stack, receiver):
     (request,) = receiver.wait_for("/batch", 1)
     payload = request.json
     assert payload["type"] == "batch.completed"
+    document = requests.get(f"{stack.base}/openapi.json", timeout=10).json()
+    assert schema_errors(document, webhook_schema(document, "batch.completed"), payload) == []
     assert payload["data"]["id"] == created.json()["id"] and payload["data"]["counts"] == {"succeeded": 2}
 
 
