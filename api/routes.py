@@ -64,8 +64,10 @@ ROUTES = [
     Route("GET", "/files/<path:key>", media.serve_file, "A stored file, by a URL this API signed", "service", (
         Reply(200, "The file.", media_types=("*/*",)),
         Reply(206, "The range asked for (media elements seek with Range).", media_types=("*/*",)),
+        Reply(304, "Not modified since If-None-Match or If-Modified-Since."),
         fails(403, "The signature is invalid or has expired."),
         fails(404, "No such file."),
+        fails(416, "The Range is outside the file."),
     )),
     Route("POST", "/v1/jobs", idempotent(jobs.submit_job), "Submit a job (a text or a script)", "jobs", (
         accepted(schemas.Job, "The job, queued; Location is its URL.", *JOB_LINKS),

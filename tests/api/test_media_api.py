@@ -67,6 +67,8 @@ def test_a_signed_url_plays_the_audio_without_a_key(client, key, app):
     assert audio.mimetype in ("audio/wav", "audio/x-wav")
     ranged = client.get(local_path(url), headers={"Range": "bytes=4-9"})
     assert ranged.status_code == 206 and ranged.data == WAV[4:10]
+    outside = client.get(local_path(url), headers={"Range": f"bytes={len(WAV) + 10}-"})
+    assert outside.status_code == 416 and outside.get_json()["error"]["code"] == "requested_range_not_satisfiable"
 
 
 def test_a_tampered_or_expired_url_is_refused(client, key, app, settings):
