@@ -1,7 +1,8 @@
 """Schemathesis against the live service (API over HTTP, a worker with the tiny model, Redis,
 PostgreSQL, an S3 server): every route of GET /openapi.json with generated valid and invalid
-requests, then stateful runs along the document's links (submit a job, then get, cancel and
-download it). No server error and no answer outside the document may come back."""
+requests, then stateful runs along the document's links (submit a job, then get, cancel,
+download or delete it). No server error but a deliberate 503, and no answer the document does not
+describe, may come back."""
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from support import ROOT, make_settings, run_worker, serve_api, service_environ,
 from provision import create_key
 
 CONFIG = ROOT / "tests" / "schemathesis.toml"
-RUN_LIMIT_S = 900
+RUN_LIMIT_S = 600  # about a minute here; a hang fails instead of stalling the suite
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +31,7 @@ def service(tmp_path_factory, tiny_model_dir, postgres_database, s3_endpoint):
 
 def test_no_server_error_and_every_answer_as_documented(service, tmp_path):
     base, key = service
-    command = [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{base}/openapi.json",
-        "--report", "junit", "--report-dir", str(tmp_path),
-    ]
+    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{base}/openapi.json"]
     result = subprocess.run(  # in tmp_path, where it keeps its cache of failures
         command, cwd=tmp_path, env={**os.environ, "CSM_API_KEY": key}, capture_output=True, text=True,
         timeout=RUN_LIMIT_S,
