@@ -1,8 +1,8 @@
 """Helpers shared by the tests: settings, S3 clients, the API server and worker processes."""
 from __future__ import annotations
 
+import atexit
 import io
-import itertools
 import os
 import signal
 import socket
@@ -163,19 +163,45 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-_redis_numbers = itertools.count(1)
+def _redis_databases():
+    """Database numbers 1 to 15 of the test Redis, then of extra servers started on free ports: each
+    stack gets a broker of its own however many a run starts."""
+    base = REDIS_URL
+    while True:
+        for number in range(1, 16):
+            yield f"{base}/{number}"
+        port = free_port()
+        server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        atexit.register(server.kill)
+        base = f"redis://127.0.0.1:{port}"
+        _wait_until_listening(port)
+
+
+def _wait_until_listening(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+_redis_urls = _redis_databases()
 
 
 def free_redis_db() -> str:
-    """A Redis database number of its own for each use (1 to 15), emptied first."""
+    """A Redis database of its own for each use, emptied first."""
     import redis
 
-    number = next(_redis_numbers)
-    assert number < 16, "more Redis databases than the server has"
-    client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+    url = next(_redis_urls)
+    client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()
-    return f"{REDIS_URL}/{number}"
+    return url
 
 
 def queue_csv_batch(sessions, owner: int, rows: int, *, scripts: int = 0, age_s: float = 3600) -> list:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from support import REDIS_URL, free_redis_db, make_settings, s3_client, s3_environment, serve_api
+from support import free_redis_db, make_settings, s3_client, s3_environment, serve_api
 from provision import create_key
 from faults_support import FAST, REPORT, Outage, through
 from proxy import FaultProxy
@@ -24,8 +24,13 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="module")
-def proxies(s3_endpoint):
-    redis, s3 = urlsplit(REDIS_URL), urlsplit(s3_endpoint)
+def broker_url() -> str:
+    return free_redis_db()
+
+
+@pytest.fixture(scope="module")
+def proxies(s3_endpoint, broker_url):
+    redis, s3 = urlsplit(broker_url), urlsplit(s3_endpoint)
     started = {
         "redis": FaultProxy(redis.hostname, redis.port).start(),
         "postgresql": FaultProxy("127.0.0.1", 5432).start(),
@@ -37,7 +42,7 @@ def proxies(s3_endpoint):
 
 
 @pytest.fixture(scope="module")
-def outage_environ(tmp_path_factory, tiny_model_dir, postgres_database, s3_endpoint, proxies):
+def outage_environ(tmp_path_factory, tiny_model_dir, postgres_database, s3_endpoint, proxies, broker_url):
     database_url = postgres_database()
     bucket = "outage-audio"
     s3_client(s3_endpoint).create_bucket(Bucket=bucket)
@@ -45,7 +50,7 @@ def outage_environ(tmp_path_factory, tiny_model_dir, postgres_database, s3_endpo
         "CSM_DATA_DIR": str(tmp_path_factory.mktemp("outage")),
         "CSM_MODEL": str(tiny_model_dir),
         "DATABASE_URL": through(database_url, proxies["postgresql"]),
-        "BROKER_URL": through(free_redis_db(), proxies["redis"]),
+        "BROKER_URL": through(broker_url, proxies["redis"]),
         **s3_environment(s3_endpoint, bucket),
         "S3_ENDPOINT_URL": through(s3_endpoint, proxies["s3"]),
         **FAST,
