@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from api.errors import ApiError
+from api.errors import ApiError, ErrorCode
 from api.services import db
 from jobs.keys import find_key
 
@@ -17,10 +17,10 @@ def require_api_key() -> None:
         return
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <api key>'")
+        raise ApiError(ErrorCode.UNAUTHORIZED, "send 'Authorization: Bearer <api key>'")
     api_key = find_key(db(), key.strip())
     if api_key is None:
-        raise ApiError(401, "unauthorized", "unknown API key")
+        raise ApiError(ErrorCode.UNAUTHORIZED, "unknown API key")
     if api_key.revoked_at is not None:
-        raise ApiError(401, "unauthorized", "this API key was revoked")
+        raise ApiError(ErrorCode.UNAUTHORIZED, "this API key was revoked")
     g.api_key_id = api_key.id

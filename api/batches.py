@@ -12,12 +12,12 @@ from typing import Iterator
 from flask import Response, g, jsonify, request, stream_with_context, url_for
 
 from api.deletion import delete_outputs_and_rows
-from api.errors import ApiError
+from api.errors import ApiError, ErrorCode
 from api.inputs import takes
 from api.jobs import accepted, base_url, expired, publish
 from api.services import db, services
 from jobs import batches, repository, retention
-from jobs.csv_batch import MAX_CSV_BYTES, CsvRejected, parse_batch_csv
+from jobs.csv_batch import MAX_CSV_BYTES, parse_batch_csv
 from jobs.formats import WAV, audio_format, with_extension
 from jobs.inputs import BatchListQuery, BatchOptions, BatchUpload, ManifestQuery
 from jobs.models import Batch, Job, utcnow
@@ -42,20 +42,15 @@ def create_batch(query: BatchOptions, form: BatchUpload | None):
     elif request.mimetype == "text/csv":
         data, filename, webhook_url = request.get_data(), None, query.webhook_url
     else:
-        raise ApiError(415, "unsupported_media_type", "send the CSV as text/csv or as multipart/form-data field 'file'")
+        raise ApiError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the CSV as text/csv or as multipart/form-data field 'file'"
+        )
     session = db()
-    try:
-        plan = parse_batch_csv(
-            data,
-            max_text_chars=services().settings.max_text_chars,
-            voice_exists=lambda name: find_voice(session, g.api_key_id, name) is not None,
-        )
-    except CsvRejected as exc:
-        problems = [{"line": p.line, "field": p.field, "message": p.message} for p in exc.problems]
-        response = jsonify(
-            {"error": {"code": "invalid_csv", "message": f"{len(problems)} problem(s) in the file", "problems": problems}}
-        )
-        return response, 422
+    plan = parse_batch_csv(  # CsvRejected: 422 listing every problem (api.errors)
+        data,
+        max_text_chars=services().settings.max_text_chars,
+        voice_exists=lambda name: find_voice(session, g.api_key_id, name) is not None,
+    )
     summary = {
         "rows": plan.rows,
         "jobs": len(plan.jobs),
@@ -139,7 +134,7 @@ def _wake_ups(batch_id: uuid.UUID) -> list[uuid.UUID]:
 def _owned(batch_id: uuid.UUID) -> Batch:
     batch = batches.get_owned_batch(db(), g.api_key_id, batch_id)
     if batch is None:
-        raise ApiError(404, "not_found", f"no batch {batch_id}")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no batch {batch_id}")
     return batch
 
 

@@ -13,7 +13,7 @@ import uuid
 from flask import g
 from sqlalchemy import ColumnElement
 
-from api.errors import ApiError
+from api.errors import ApiError, ErrorCode
 from api.services import db, services
 from jobs import deletion, retention
 
@@ -39,5 +39,5 @@ def delete_outputs_and_rows(
 
 def _running(what: str) -> ApiError:
     return ApiError(
-        409, "running", f"{what}; cancel (scripts stop between lines) or wait until they finish, then delete"
+        ErrorCode.RUNNING, f"{what}; cancel (scripts stop between lines) or wait until they finish, then delete"
     )

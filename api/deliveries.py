@@ -5,7 +5,7 @@ import uuid
 
 from flask import g, jsonify
 
-from api.errors import ApiError
+from api.errors import ApiError, ErrorCode
 from api.inputs import takes
 from api.jobs import owned_job
 from api.services import db, services
@@ -49,7 +49,7 @@ def rotate_webhook_secret():
 def _owned_batch(batch_id: uuid.UUID) -> uuid.UUID:
     batch = batches.get_owned_batch(db(), g.api_key_id, batch_id)
     if batch is None:
-        raise ApiError(404, "not_found", f"no batch {batch_id}")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no batch {batch_id}")
     return batch.id
 
 
@@ -58,16 +58,12 @@ def _deliveries(subject_id: uuid.UUID):
 
 
 def _redeliver(subject_id: uuid.UUID, event_id: str):
+    """Raises outbox.RedeliveryTooSoon (429, api.errors) while the last attempt is too recent."""
     session = db()
-    try:
-        interval = outbox.REDELIVERY_INTERVAL * services().settings.webhook_retry_scale
-        event = outbox.redeliver(session, subject_id, event_id, interval)
-    except outbox.RedeliveryTooSoon as exc:
-        raise ApiError(
-            429, "redelivery_too_soon", f"{exc}; redeliver after {exc.retry_after_s} s", retry_after_s=exc.retry_after_s
-        ) from None
+    interval = outbox.REDELIVERY_INTERVAL * services().settings.webhook_retry_scale
+    event = outbox.redeliver(session, subject_id, event_id, interval)
     if event is None:
-        raise ApiError(404, "not_found", f"no webhook event {event_id}")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no webhook event {event_id}")
     session.commit()
     return jsonify(_event(event, [])), 202
 

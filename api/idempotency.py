@@ -14,9 +14,8 @@ import hashlib
 import logging
 
 from flask import Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
 
-from api.errors import ApiError
+from api.errors import ApiError, ErrorCode
 from api.services import services
 from jobs import idempotency as records
 from jobs.models import utcnow
@@ -46,13 +45,11 @@ def idempotent(view):
         api_key_id = g.api_key_id
         outcome = records.reserve(sessions, api_key_id, key, request_fingerprint(), utcnow())
         if isinstance(outcome, records.KeyReused):
-            raise ApiError(
-                422, "idempotency_key_reused", "this key was used for a different request", HEADER
-            )
+            raise ApiError(ErrorCode.IDEMPOTENCY_KEY_REUSED, "this key was used for a different request", HEADER)
         if isinstance(outcome, records.InProgress):
             raise ApiError(
-                409, "idempotency_key_in_progress",
-                "a request with this key is still being processed; retry later", HEADER,
+                ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS, "a request with this key is still being processed; retry later",
+                HEADER,
             )
         if isinstance(outcome, records.Replay):
             log.info("event=idempotent_replay api_key_id=%s status=%d", api_key_id, outcome.status_code)
@@ -116,17 +113,15 @@ def request_fingerprint() -> str:
 
 def _check_key(key: str) -> None:
     if not 1 <= len(key) <= MAX_KEY_CHARS or not all(" " <= char <= "~" for char in key):
-        raise ApiError(
-            400, "invalid_header", f"must be 1 to {MAX_KEY_CHARS} printable ASCII characters", HEADER
-        )
+        raise ApiError(ErrorCode.INVALID_HEADER, f"must be 1 to {MAX_KEY_CHARS} printable ASCII characters", HEADER)
 
 
 def _run(view, kwargs) -> Response:
-    """The view's response, its ApiError and HTTP errors rendered as the error handlers would."""
+    """The view's response, or its exception rendered by the error handlers (api.errors)."""
     app = current_app
     try:
         return app.make_response(view(**kwargs))
-    except (ApiError, HTTPException) as exc:
+    except Exception as exc:
         return app.make_response(app.handle_user_exception(exc))
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from flask import g, request
 from pydantic_core import from_json
 
-from api.errors import ApiError
+from api.errors import ApiError, ErrorCode
 from api.services import db, services
 from jobs import outbox
 from jobs.fields import Context, InvalidRequest, Problem, Refused, validate
@@ -63,7 +63,8 @@ def takes(**declared):
 
 
 def read_inputs(inputs: Inputs, path_args: dict) -> dict:
-    """The validated sources as the view's keyword arguments; raises ApiError listing every problem."""
+    """The validated sources as the view's keyword arguments; raises InvalidRequest listing every
+    problem (422, api.errors)."""
     context = request_context()
     values: dict[str, Any] = {}
     problems: list[Problem] = []
@@ -85,15 +86,11 @@ def read_inputs(inputs: Inputs, path_args: dict) -> dict:
         except InvalidRequest as exc:
             problems += exc.problems
     if problems:
-        raise invalid_request(problems)
+        raise InvalidRequest(problems)
     path = values.pop("path", None)
     if path is not None:
         path_args.update(path.model_dump())
     return values
-
-
-def invalid_request(problems: list[Problem]) -> ApiError:
-    return ApiError(422, problems[0].code, problems[0].message, problems[0].field, problems=problems)
 
 
 def request_context() -> Context:
@@ -120,13 +117,13 @@ def check_webhook_url(url: str) -> None:
 
 def json_body() -> Any:
     if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "send a JSON body with Content-Type: application/json")
+        raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send a JSON body with Content-Type: application/json")
     try:
         # pydantic_core's parser bounds nesting (the standard library's recurses until it fails)
         # and reads NaN, which the models then refuse by field.
         return from_json(request.get_data(cache=True), allow_inf_nan=True)
     except ValueError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}", "body") from None
+        raise ApiError(ErrorCode.INVALID_JSON, f"the body is not valid JSON: {exc}", "body") from None
 
 
 def form_fields() -> dict[str, Any]:

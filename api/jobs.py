@@ -9,7 +9,7 @@ from flask import g, jsonify, redirect, request, send_file, url_for
 
 from api import media
 from api.deletion import delete_outputs_and_rows
-from api.errors import ApiError
+from api.errors import ApiError, ErrorCode
 from api.inputs import takes
 from api.services import db, services
 from jobs import repository, retention
@@ -74,7 +74,7 @@ def get_audio_url(job_id: uuid.UUID):
 def get_manifest(job_id: uuid.UUID):
     job = _finished(job_id)
     if not job.is_script:
-        raise ApiError(404, "not_found", "only script jobs have a manifest")
+        raise ApiError(ErrorCode.NOT_FOUND, "only script jobs have a manifest")
     return download(_kept(job, job.manifest_key), f"{job.id}-manifest.json", "application/json")
 
 
@@ -98,8 +98,7 @@ def cancel_job(job_id: uuid.UUID):
     session.refresh(job)
     if not stopped:
         raise ApiError(
-            409, "not_cancelable",
-            f"the job is {job.status}; queued jobs and running scripts can be canceled",
+            ErrorCode.NOT_CANCELABLE, f"the job is {job.status}; queued jobs and running scripts can be canceled"
         )
     log.info("event=job_cancel job_id=%s status=%s", job.id, job.status)
     # A running script stops after its current line: 202 until the worker has stopped it.
@@ -114,7 +113,8 @@ def delete_job(job_id: uuid.UUID):
     job = owned_job(job_id)
     if job.batch_id is not None:
         raise ApiError(
-            409, "in_batch", f"the job belongs to batch {job.batch_id}; delete the batch (DELETE /v1/batches/{job.batch_id})"
+            ErrorCode.IN_BATCH,
+            f"the job belongs to batch {job.batch_id}; delete the batch (DELETE /v1/batches/{job.batch_id})",
         )
     delete_outputs_and_rows(Job.id == job.id, location=url_for("get_job", job_id=job.id))
     log.info("event=job_deleted job_id=%s", job_id)
@@ -152,7 +152,7 @@ def _resource(job: Job) -> dict:
 def _finished(job_id: uuid.UUID) -> Job:
     job = owned_job(job_id)
     if job.status not in WITH_RESULT:
-        raise ApiError(409, "not_ready", f"the job is {job.status}; outputs exist once it succeeded")
+        raise ApiError(ErrorCode.NOT_READY, f"the job is {job.status}; outputs exist once it succeeded")
     return job
 
 
@@ -161,9 +161,9 @@ def _rendered_line(job_id: uuid.UUID, index: int) -> tuple[Job, JobLine]:
     job = owned_job(job_id)
     line = db().get(JobLine, (job.id, index))
     if line is None:
-        raise ApiError(404, "not_found", f"the job has no line {index}")
+        raise ApiError(ErrorCode.NOT_FOUND, f"the job has no line {index}")
     if line.status != LineStatus.SUCCEEDED.value:
-        raise ApiError(409, "not_ready", f"line {index} is {line.status}")
+        raise ApiError(ErrorCode.NOT_READY, f"line {index} is {line.status}")
     return job, line
 
 
@@ -186,12 +186,13 @@ def _line_audio_name(line: JobLine) -> str:
 def expired(whose: str, expires_at: datetime | None) -> ApiError:
     when = f" at {timestamp(expires_at)}" if expires_at else ""
     return ApiError(
-        410, "expired", f"{whose} outputs expired{when}: they are kept RESULT_TTL_HOURS after the job or batch finished"
+        ErrorCode.EXPIRED,
+        f"{whose} outputs expired{when}: they are kept RESULT_TTL_HOURS after the job or batch finished",
     )
 
 
 def owned_job(job_id: uuid.UUID) -> Job:
     job = repository.get_owned_job(db(), g.api_key_id, job_id)
     if job is None:
-        raise ApiError(404, "not_found", f"no job {job_id}")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no job {job_id}")
     return job

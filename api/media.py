@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from flask import send_file
 
-from api.errors import ApiError
+from api.errors import ApiError, ErrorCode
 from api.inputs import takes
 from api.services import services
 from jobs.inputs import SignedFileQuery
@@ -39,10 +39,10 @@ def serve_file(key: str, query: SignedFileQuery):
     secret = services().url_secret
     signed = secret is not None and query.expires is not None and query.signature is not None
     if not signed or not signing.is_valid(secret, key, query.expires, query.signature, time.time()):
-        raise ApiError(403, "forbidden", "the URL's signature is invalid or has expired")
+        raise ApiError(ErrorCode.FORBIDDEN, "the URL's signature is invalid or has expired")
     path = services().store.path(key)
     if not path.is_file():
-        raise ApiError(404, "not_found", "no such file")
+        raise ApiError(ErrorCode.NOT_FOUND, "no such file")
     mimetype = mimetypes.guess_type(key)[0] or "application/octet-stream"
     # A file path lets Werkzeug answer Range requests, which media elements use to seek.
     response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)

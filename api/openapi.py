@@ -36,7 +36,7 @@ Batch and synchronous speech synthesis with Sesame's CSM-1B.
 Every `/v1` route (and `/generate_audio`) needs `Authorization: Bearer <key>` (create keys with
 `csm-batch keys create NAME`); a key sees only its own jobs, batches and voices. Errors take one
 shape, `{"error": {"code", "message", "field"?, "problems"?}}`, except on the OpenAI-compatible
-routes, which answer OpenAI's. A server the request needs that is down or not answering gives
+routes, which answer OpenAI's; either way `code` is one of `ErrorCode`, each with its status. A server the request needs that is down or not answering gives
 503 with Retry-After.
 """
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.errors import ErrorCode
 from jobs.formats import FORMATS
 from jobs.outbox import BATCH_COMPLETED, JOB_EVENTS
 from jobs.status import BatchStatus, JobStatus, LineStatus
@@ -39,7 +40,7 @@ class Problem(Shape):
 
 
 class ErrorDetail(Shape):
-    code: str = Field(description="Stable and machine-readable, e.g. `invalid_field`, `not_found`.")
+    code: ErrorCode = Field(description="Stable and machine-readable; each code comes with one status.")
     message: str = Field(description="For people; may change.")
     field: str | None = Field(None, description="The field at fault, where one is.")
     problems: list[Problem] | None = Field(None, description="Every problem found, where the request had several.")
@@ -58,7 +59,7 @@ class OpenAIErrorDetail(Shape):
     message: str
     type: Literal["invalid_request_error", "server_error"]
     param: str | None
-    code: str
+    code: ErrorCode
 
 
 class OpenAIError(Shape):

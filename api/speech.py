@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Response, g, jsonify
 
-from api.errors import ApiError, openai_errors
+from api.errors import ApiError, ErrorCode, openai_errors
 from api.inputs import takes
 from api.services import db, services
 from api.sync import render_and_wait
@@ -38,7 +38,7 @@ def list_models():
 @openai_errors
 def get_model(model: str):
     if model not in MODELS:
-        raise ApiError(404, "model_not_found", f"the model {model!r} does not exist; GET /v1/models lists them", "model")
+        raise ApiError(ErrorCode.MODEL_NOT_FOUND, f"the model {model!r} does not exist; GET /v1/models lists them", "model")
     return jsonify(_model(model))
 
 

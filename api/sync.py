@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from flask import g, url_for
 
-from api.errors import RETRY_AFTER_S, ApiError
+from api.errors import RETRY_AFTER_S, ApiError, ErrorCode
 from api.jobs import publish
 from api.services import db, services
 from jobs import repository
+from jobs.errors import JobError
 from jobs.models import Job
 from jobs.queue import SYNC_QUEUE
 from jobs.status import JobStatus
@@ -43,7 +44,7 @@ def render_and_wait(job_request: JobRequest) -> Rendered:
     slots = services().sync_slots
     if not slots.acquire(blocking=False):
         raise ApiError(
-            503, "busy",
+            ErrorCode.BUSY,
             f"{settings.sync_max_waiting} synchronous requests are already waiting; retry shortly, "
             "or submit with POST /v1/jobs and poll",
             retry_after_s=RETRY_AFTER_S,
@@ -69,7 +70,7 @@ def _wait(job_id: uuid.UUID, deadline: float) -> Job:
         with services().sessions() as session:
             job = session.get(Job, job_id)
         if job is None:
-            raise ApiError(404, "not_found", f"job {job_id} was deleted while this request waited", headers=NO_RETRY)
+            raise ApiError(ErrorCode.NOT_FOUND, f"job {job_id} was deleted while this request waited", headers=NO_RETRY)
         remaining = deadline - time.monotonic()
         if job.status not in UNFINISHED or remaining <= 0:
             return job
@@ -81,19 +82,18 @@ def _outcome(job: Job, waited_s: float) -> bytes:
     location = {"Location": url_for("get_job", job_id=job.id)}
     if job.status in UNFINISHED:
         raise ApiError(
-            504, "timeout",
-            f"job {job.id} is still {job.status} after {waited_s:g} s; it keeps running: "
-            f"poll GET /v1/jobs/{job.id}",
+            ErrorCode.TIMEOUT,
+            f"job {job.id} is still {job.status} after {waited_s:g} s; it keeps running: poll GET /v1/jobs/{job.id}",
             headers=location | NO_RETRY,
         )
     if job.status == JobStatus.SUCCEEDED.value:
         with services().store.open(job.audio_key) as stream:
             return stream.read()
     if job.status == JobStatus.CANCELED.value:
-        raise ApiError(409, "canceled", f"job {job.id} was canceled", headers=location | NO_RETRY)
-    if job.error_code == "invalid_input":  # the engine refused the text: the caller's to fix
-        raise ApiError(422, "invalid_input", f"job {job.id}: {job.error_message}", headers=location | NO_RETRY)
+        raise ApiError(ErrorCode.CANCELED, f"job {job.id} was canceled", headers=location | NO_RETRY)
+    if job.error_code == JobError.INVALID_INPUT:  # the engine refused the text: the caller's to fix
+        raise ApiError(ErrorCode.INVALID_INPUT, f"job {job.id}: {job.error_message}", headers=location | NO_RETRY)
     raise ApiError(
-        500, "job_failed", f"job {job.id} failed: {job.error_code}: {job.error_message}",
+        ErrorCode.JOB_FAILED, f"job {job.id} failed: {job.error_code}: {job.error_message}",
         headers=location | NO_RETRY,
     )

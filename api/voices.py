@@ -12,7 +12,7 @@ import uuid
 from flask import g, jsonify
 from sqlalchemy.exc import IntegrityError
 
-from api.errors import ApiError
+from api.errors import ApiError, ErrorCode
 from api.inputs import takes
 from api.services import db, services
 from jobs import voices
@@ -28,13 +28,13 @@ MAX_VOICE_UPLOAD_BYTES = 10 * 1024 * 1024
 @takes(form=VoiceUpload, max_body_bytes=MAX_VOICE_UPLOAD_BYTES)
 def create_voice(form: VoiceUpload | None):
     if form is None:
-        raise ApiError(415, "unsupported_media_type", "send multipart/form-data: name, transcript and audio")
+        raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send multipart/form-data: name, transcript and audio")
     name, transcript, audio = form.name, form.transcript, form.audio
     extension, duration_ms = audio.recording.extension, audio.recording.duration_ms
 
     session = db()
     if voices.find_voice(session, g.api_key_id, name) is not None:
-        raise ApiError(409, "voice_exists", f"a voice named {name!r} exists; delete it first", "name")
+        raise ApiError(ErrorCode.VOICE_EXISTS, f"a voice named {name!r} exists; delete it first", "name")
     voice_id = uuid.uuid4()
     key = voices.voice_key(voice_id, extension)
     services().store.put(key, audio.data, f"audio/{extension}")
@@ -44,7 +44,7 @@ def create_voice(form: VoiceUpload | None):
     except IntegrityError:  # the same name uploaded concurrently
         session.rollback()
         _discard(key)  # no row names it
-        raise ApiError(409, "voice_exists", f"a voice named {name!r} exists; delete it first", "name") from None
+        raise ApiError(ErrorCode.VOICE_EXISTS, f"a voice named {name!r} exists; delete it first", "name") from None
     log.info("event=voice_created voice=%s duration_ms=%d", name, duration_ms)
     return jsonify(_resource(voice)), 201
 
@@ -79,7 +79,7 @@ def _discard(key: str) -> None:
 def _owned(name: str) -> Voice:
     voice = voices.find_voice(db(), g.api_key_id, name)
     if voice is None:
-        raise ApiError(404, "not_found", f"no voice named {name!r}")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no voice named {name!r}")
     return voice
 
 

@@ -18,13 +18,25 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Annotated, Any, Callable, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
-INVALID = "invalid_field"  # the error code of a bad field, unless its check names another
+
+class FieldError(StrEnum):
+    """The error code of a bad field (a Problem's `code`); the API answers each with 422
+    (api.errors.ErrorCode)."""
+
+    INVALID = "invalid_field"  # unless the check names one of the others
+    # OpenAI's fields that CSM cannot honour (jobs.inputs.SpeechBody).
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    UNSUPPORTED_SPEED = "unsupported_speed"
+    UNSUPPORTED_STREAM_FORMAT = "unsupported_stream_format"
+
+
 # The error types pydantic raises itself; any other type is a code our checks chose.
 _PYDANTIC_ERRORS = frozenset(get_args(ErrorType))
 _INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit() also takes "²"
@@ -35,7 +47,7 @@ MAX_INTEGER_DIGITS = 20  # longer is out of every range; int() of a huge string 
 class Problem:
     field: str  # a path such as `script[2].text`; "body" for the request as a whole
     message: str
-    code: str = INVALID
+    code: FieldError = FieldError.INVALID
 
 
 class InvalidRequest(ValueError):
@@ -99,7 +111,7 @@ def problems_of(exc: ValidationError) -> list[Problem]:
         if kind in _PYDANTIC_ERRORS:
             problems.append(Problem(where, _MESSAGES.get(kind, error["msg"]).format(**ctx)))
         else:
-            problems.append(Problem(where, error["msg"], kind))
+            problems.append(Problem(where, error["msg"], FieldError(kind)))
     return problems
 
 
@@ -119,7 +131,7 @@ _MESSAGES = {
 }
 
 
-def invalid(message: str, code: str = INVALID, at: str | None = None, **values: Any) -> PydanticCustomError:
+def invalid(message: str, code: FieldError = FieldError.INVALID, at: str | None = None, **values: Any) -> PydanticCustomError:
     """The error a check raises; `message` may hold `{name}` fields filled from `values`. `at`
     names a field under the one checked (for a check of a whole model)."""
     return PydanticCustomError(code, message, values | ({"at": (at,)} if at else {}) or None)

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, Wit
 from pydantic_core import from_json
 
 from jobs.fields import (
-    Flag, Input, String, Text, context_of, integer, integer_from_text, invalid, number, one_of, pattern,
+    FieldError, Flag, Input, String, Text, context_of, integer, integer_from_text, invalid, number, one_of, pattern,
 )
 from jobs.formats import FORMATS
 from jobs.recordings import Recording, UnreadableRecording, read_recording
@@ -197,20 +197,20 @@ def _speech_voice(value: Any, info: ValidationInfo) -> SpeechVoice:
 
 def _response_format(value: Any) -> str:
     if value in UNSUPPORTED_FORMATS:
-        raise invalid("{name} is not supported (it needs ffmpeg); use {names}", "unsupported_format",
+        raise invalid("{name} is not supported (it needs ffmpeg); use {names}", FieldError.UNSUPPORTED_FORMAT,
                       name=value, names=", ".join(FORMATS))
     return value
 
 
 def _speed(value: float) -> float:
     if value != 1.0:
-        raise invalid("only speed 1.0 is supported: CSM has no speed control", "unsupported_speed")
+        raise invalid("only speed 1.0 is supported: CSM has no speed control", FieldError.UNSUPPORTED_SPEED)
     return value
 
 
 def _stream_format(value: Any) -> str:
     if value != "audio":
-        raise invalid("only stream_format 'audio' is supported", "unsupported_stream_format")
+        raise invalid("only stream_format 'audio' is supported", FieldError.UNSUPPORTED_STREAM_FORMAT)
     return value
 
 

@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import soundfile
 
+from api.errors import ErrorCode
+from client.commands import HINTS
 from client.http import ApiClient
 from provision import create_key
 from support import ROOT, TIMEOUT_S, free_port, make_settings
@@ -149,6 +151,10 @@ def test_the_client_code_loads_no_service_package():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_hints_name_codes_the_api_answers():
+    assert set(HINTS) <= set(ErrorCode)
 
 
 def test_a_redirect_to_another_host_gets_no_bearer_key(tmp_path):
