@@ -12,11 +12,16 @@ const $ = (selector, root = document) => root.querySelector(selector);
 class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
+    const problems = error.problems || [];
+    // Every bad field of a request, one a line (a CSV's problems name their line: see showProblems).
+    const fields = problems.filter((problem) => problem.line === undefined);
     const field = error.field ? ` (${error.field})` : "";
-    super(`${error.message || `HTTP ${status}`}${field}`);
+    super(fields.length
+      ? fields.map((problem) => `${problem.field}: ${problem.message}`).join("\n")
+      : `${error.message || `HTTP ${status}`}${field}`);
     this.status = status;
     this.code = error.code;
-    this.problems = error.problems || [];
+    this.problems = problems;
   }
 }
 

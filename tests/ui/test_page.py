@@ -79,6 +79,17 @@ def test_a_script_plays_each_line_then_the_master(page):
     assert master >= sum(lines)  # the lines and the pause between them
 
 
+def test_a_refused_request_shows_every_bad_field(page, console):
+    console.expected.append("status of 422")  # Chromium logs the refusal as a failed load
+    page.fill("#script-rows tr:nth-child(1) .line-text", " ")  # blank once stripped
+    page.fill("#script-rows tr:nth-child(2) .line-text", " ")
+    page.click("#script-form button[type=submit]")
+    page.wait_for_selector("#script-status.error")
+    assert page.inner_text("#script-status").splitlines() == [
+        "script[0].text: must not be empty", "script[1].text: must not be empty",
+    ]
+
+
 def test_a_bad_csv_shows_every_problem_by_line(page, console):
     console.expected.append("status of 422")  # Chromium logs the dry run's answer as a failed load
     page.set_input_files("#batch-file", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": BAD_CSV.encode()}])
