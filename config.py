@@ -77,10 +77,11 @@ def boolean_or_auto(raw: str) -> bool | None:
 
 
 def positive(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A positive, finite number: a timeout of "nan" or "inf" would bound nothing."""
     def check(raw: str) -> T:
         value = parse(raw)
-        if value <= 0:  # type: ignore[operator]
-            raise ValueError("must be positive")
+        if not 0 < value < math.inf:  # type: ignore[operator]
+            raise ValueError("must be a positive, finite number")
         return value
     return check
 

@@ -20,7 +20,7 @@ def test_nothing_set_is_the_embedded_default(tmp_path):
         ("CSM_COMPILE", "sometimes"), ("CSM_CUDA_GRAPHS", "auto"),
         ("SYNC_MAX_WAITING", "0"), ("SYNC_WAIT_S", "soon"), ("OPENAI_VOICES", "alloy"), ("OPENAI_VOICES", "alloy=-1"),
         ("RESULT_TTL_HOURS", "0"), ("RESULT_TTL_HOURS", "nan"), ("RESULT_TTL_HOURS", "inf"), ("RESULT_TTL_HOURS", "1e300"),
-        ("RESULT_TTL_HOURS", "a day"),
+        ("RESULT_TTL_HOURS", "a day"), ("S3_READ_TIMEOUT_S", "nan"), ("SYNC_WAIT_S", "inf"),
     ],
 )
 def test_a_bad_value_names_its_variable(name, value):
@@ -60,6 +60,9 @@ def test_client_settings_need_a_key_and_an_http_url():
         ClientSettings.from_env({"CSM_API_KEY": "k", "CSM_API_URL": "localhost:8000"})
     with pytest.raises(SettingsError, match="CSM_API_TIMEOUT_S"):
         ClientSettings.from_env({"CSM_API_KEY": "k", "CSM_API_TIMEOUT_S": "0"})
+    for unbounded in ("nan", "inf"):  # requests would wait forever, or fail on its socket
+        with pytest.raises(SettingsError, match="CSM_API_TIMEOUT_S"):
+            ClientSettings.from_env({"CSM_API_KEY": "k", "CSM_API_TIMEOUT_S": unbounded})
     client = ClientSettings.from_env({"CSM_API_KEY": "k", "CSM_API_URL": "https://tts.example.com/"})
     assert (client.api_url, client.api_key, client.timeout_s) == ("https://tts.example.com", "k", 30.0)
 
