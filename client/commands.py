@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from client.http import ApiClient, ApiRefused
-from client.outputs import download_batch, download_job
+from client.outputs import download_batch, download_job, inside
 from client.progress import wait_for_batch, wait_for_job
 from jobs.formats import FORMATS, audio_format
 from jobs.status import BatchStatus, JobStatus
@@ -32,7 +32,7 @@ def say(api: ApiClient, args: argparse.Namespace) -> int:
     job = _submit_job(api, {name: value for name, value in body.items() if value is not None})
     if job["result"] is None:
         return _failed("job", job)
-    target = args.output or Path(f"{job['id']}.{audio_format(job['format']).extension}")
+    target = args.output or inside(Path("."), f"{job['id']}.{audio_format(job['format']).extension}")
     api.download(f"/v1/jobs/{job['id']}/audio", target)
     print(f"{target} ({job['result']['duration_ms']} ms)")
     return 0

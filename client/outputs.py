@@ -98,11 +98,16 @@ class _Folder:
         self.tally.downloaded += 1
 
     def inside(self, name: str) -> Path:
-        """The file `name` under the folder; a name that would leave it is refused."""
-        target = (self.out_dir / name).resolve()
-        if not target.is_relative_to(self.out_dir.resolve()):
-            raise BadDownload(f"refusing to write {name!r} outside {self.out_dir}")
-        return target
+        return inside(self.out_dir, name)
+
+
+def inside(out_dir: Path, name: str) -> Path:
+    """The file `name` under `out_dir`; a name that would leave it is refused (names come from
+    the server: its ids and output names)."""
+    target = (out_dir / name).resolve()
+    if not target.is_relative_to(out_dir.resolve()):
+        raise BadDownload(f"refusing to write {name!r} outside {out_dir}")
+    return target
 
 
 def _sha256(path: Path) -> str:

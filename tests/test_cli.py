@@ -2,6 +2,7 @@
 the API over HTTP, a worker with the tiny model, PostgreSQL, Redis and an S3 server."""
 import csv
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import soundfile
 from api.errors import ErrorCode
 from client.commands import HINTS
 from client.http import ApiClient
+from client.outputs import BadDownload, download_batch
 from provision import create_key
 from support import ROOT, TIMEOUT_S, free_port, make_settings
 
@@ -186,3 +188,57 @@ def test_a_redirect_to_another_host_gets_no_bearer_key(tmp_path):
         server.shutdown()
     assert (tmp_path / "audio.wav").read_bytes() == b"RIFF" and digest == hashlib.sha256(b"RIFF").hexdigest()
     assert seen == {("127.0.0.1", "/v1/jobs/1/audio"): "Bearer secret-key", ("localhost", "/bucket/audio.wav?sig=1"): None}
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """A server that answers a file's route with 4 bytes, any other with `routes[path]` as JSON
+    (`routes["*"]` for a path it does not list)."""
+
+    routes: dict = {}
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        body = b"RIFF" if path.endswith("/audio") else json.dumps(self.routes.get(path, self.routes.get("*"))).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hostile():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("output_name", ["../../escaped.wav", "/{tmp}/escaped.wav", "sub/../../escaped.wav"])
+def test_a_manifest_name_cannot_leave_the_out_folder(hostile, tmp_path, output_name):
+    """File names come from the server: one that climbs out of --out, or is absolute, is refused."""
+    row = {"job_id": "j", "output_name": output_name.format(tmp=tmp_path), "script_line": None,
+           "sha256": hashlib.sha256(b"RIFF").hexdigest()}
+    _Hostile.routes = {"/v1/batches/b/manifest": {"rows": [row]}}
+    out = tmp_path / "a" / "out"
+    with pytest.raises(BadDownload, match="outside"):
+        download_batch(ApiClient(f"http://127.0.0.1:{hostile.server_port}", "k", 10), "b", out)
+    assert not list(tmp_path.rglob("escaped.wav*"))
+
+
+def test_say_refuses_a_job_id_that_would_name_a_file_elsewhere(hostile, tmp_path):
+    """Without -o the audio is named by the job's id, which the server gives."""
+    job = {"id": f"../../{tmp_path.name}-escaped", "type": "text", "format": "wav", "status": "succeeded",
+           "lines_done": 1, "lines_total": 1, "result": {"duration_ms": 80, "sha256": "0"}}
+    _Hostile.routes = {"*": job}
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"CSM_API_URL": f"http://127.0.0.1:{hostile.server_port}", "CSM_API_KEY": "k", "PYTHONPATH": str(ROOT)}
+    run = csm_batch("say", "Hi.", env=env, cwd=work)
+    assert run.returncode == 1 and "outside" in run.stderr, run.stderr
+    assert not list(tmp_path.parent.glob(f"{tmp_path.name}-escaped*"))
