@@ -4,7 +4,8 @@ The order is chosen for what a failure leaves behind. The store's calls are boun
 client's timeouts and attempts); when one fails, the DELETE answers 503 with the rows intact,
 some of whose objects may already be gone, and the same DELETE, retried, finishes the work.
 Rows first would leave, on a store failure, objects that no row names: orphans that nothing
-finds again. No database transaction is open while the store is called.
+finds again. No database transaction is open while the store is called, so a queued job may
+be rendered meanwhile: its new objects are noticed and the DELETE refused (409), never orphaned.
 """
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def delete_outputs_and_rows(
     keys = retention.output_keys(session, which)
     session.commit()  # ends the read: no transaction stays open during the store's calls
     services().store.delete_many(keys)
+    if set(retention.output_keys(session, which)) - set(keys):
+        # A queued job was rendered while the store was called: deleting its row would leave its
+        # new objects to no one. Refused as if it still ran; the retried DELETE takes them too.
+        session.rollback()
+        raise _running("a queued job was rendered meanwhile")
     deleted = deletion.delete_batch(session, batch_id) if batch_id else deletion.delete_jobs(session, which)
     if not deleted:
         session.rollback()

@@ -191,3 +191,35 @@ def test_expires_at_is_the_ttl_after_the_job_or_its_batch_finished(ttl_app, ttl_
     for path in ("manifest", "archive"):
         gone = ttl_client.get(f"/v1/batches/{batch['id']}/{path}", headers=auth(ttl_key))
         assert gone.status_code == 410 and gone.get_json()["error"]["code"] == "expired", path
+
+
+def test_a_job_rendered_while_the_store_deletes_keeps_its_row_and_objects_for_a_retry(settings, key):
+    """A queued job has no outputs when the DELETE reads its keys; a worker that renders it while
+    the store is called writes new ones. Deleting the row then would orphan them."""
+
+    class Racing:
+        """The real store; during its first delete a worker renders the job."""
+
+        def __init__(self, store):
+            self.store, self.job_id, self.rendered = store, None, []
+
+        def __getattr__(self, name):
+            return getattr(self.store, name)
+
+        def delete_many(self, keys):
+            if self.job_id is not None and not self.rendered:
+                self.rendered = finish_with_outputs(real.sessions, self.store, self.job_id)
+            self.store.delete_many(keys)
+
+    real = build_services(settings)
+    store = Racing(real.store)
+    app = create_app(settings, dataclasses.replace(real, store=store))
+    client = app.test_client()
+    store.job_id = submit(client, key, SCRIPT).get_json()["id"]
+
+    refused = client.delete(f"/v1/jobs/{store.job_id}", headers=auth(key))
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "running"
+    assert client.get(f"/v1/jobs/{store.job_id}", headers=auth(key)).get_json()["status"] == "succeeded"
+    assert stored(app, store.rendered) == store.rendered  # still named by the row
+    assert client.delete(f"/v1/jobs/{store.job_id}", headers=auth(key)).status_code == 204
+    assert stored(app, store.rendered) == []
