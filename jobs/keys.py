@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from jobs.models import ApiKey, utcnow
 from webhooks import new_secret
 
 PREFIX = "csmb_"
+_ID = re.compile(r"[0-9]{1,10}")  # ASCII digits (str.isdigit() also takes "²")
+MAX_ID = 2**31 - 1  # the api_keys.id column's range
 
 
 class KeyNotFound(LookupError):
@@ -40,17 +43,18 @@ def list_keys(session: Session) -> list[ApiKey]:
 
 
 def revoke_key(session: Session, name_or_id: str) -> ApiKey:
-    """Revokes the key with this id, or the one key with this name; revoking twice keeps the
-    first time. Names need not be unique: a name shared by several keys is refused (give the id)."""
-    if name_or_id.isdigit():
-        matches = [key for key in [session.get(ApiKey, int(name_or_id))] if key is not None]
-    else:
-        matches = list(session.scalars(select(ApiKey).where(ApiKey.name == name_or_id)))
+    """Revokes the one key with this id or name; revoking twice keeps the first time. Names need
+    not be unique, and may look like an id ("2026"): a text that several keys answer to is
+    refused (give the id of the one meant)."""
+    by_name = ApiKey.name == name_or_id
+    as_id = int(name_or_id) if _ID.fullmatch(name_or_id) else None
+    which = or_(by_name, ApiKey.id == as_id) if as_id is not None and as_id <= MAX_ID else by_name
+    matches = list(session.scalars(select(ApiKey).where(which).order_by(ApiKey.id)))
     if not matches:
         raise KeyNotFound(f"no API key named or numbered {name_or_id!r}")
     if len(matches) > 1:
         ids = ", ".join(str(key.id) for key in matches)
-        raise KeyNotFound(f"{len(matches)} keys are named {name_or_id!r} (ids {ids}); revoke one by its id")
+        raise KeyNotFound(f"{len(matches)} keys answer to {name_or_id!r} (ids {ids}); revoke one by its id")
     key = matches[0]
     if key.revoked_at is None:
         key.revoked_at = utcnow()

@@ -27,3 +27,18 @@ def test_a_shared_name_or_an_unknown_one_is_refused(sessions):
         with pytest.raises(KeyNotFound):
             revoke_key(session, "999999")
         assert revoke_key(session, str(ids[1])).revoked_at is not None
+
+
+def test_a_name_made_of_digits_is_never_taken_for_another_keys_id(sessions):
+    with sessions.begin() as session:
+        first, _ = create_key(session, "ops")
+        named, _ = create_key(session, str(first.id))  # a key named like the other's id
+        dated, _ = create_key(session, "2026")
+    with sessions.begin() as session:
+        with pytest.raises(KeyNotFound, match=f"ids {first.id}, {named.id}"):
+            revoke_key(session, str(first.id))
+        assert revoke_key(session, "2026").id == dated.id
+        for odd in ("²", "9" * 30):  # not an id: refused by name, not a crash
+            with pytest.raises(KeyNotFound):
+                revoke_key(session, odd)
+        assert session.get(type(first), first.id).revoked_at is None
