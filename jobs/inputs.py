@@ -93,8 +93,13 @@ def _cursor(value: Any) -> Cursor:
         # pydantic_core's parser bounds nesting; the standard library's recurses until it fails.
         decoded = from_json(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
         created_at, job_id = decoded
-        cursor = Cursor(datetime.fromisoformat(created_at), uuid.UUID(job_id))
     except (ValueError, TypeError, binascii.Error):
+        raise invalid(message) from None
+    if not (isinstance(created_at, str) and isinstance(job_id, str)):  # uuid.UUID(5) raises AttributeError
+        raise invalid(message)
+    try:
+        cursor = Cursor(datetime.fromisoformat(created_at), uuid.UUID(job_id))
+    except ValueError:
         raise invalid(message) from None
     if cursor.created_at.tzinfo is None:  # every cursor given out has one
         raise invalid(message)

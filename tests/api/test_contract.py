@@ -52,6 +52,9 @@ def assert_refused(response, field: str, status: int = 422) -> dict:
         ("/v1/jobs?limit=1" + "0" * 400, "limit"),
         ("/v1/jobs?cursor=" + cursor_of(["2024-01-01T00:00:00", "00000000-0000-0000-0000-000000000000"]), "cursor"),
         ("/v1/jobs?cursor=" + base64.urlsafe_b64encode(b"[" * 5000).decode(), "cursor"),
+        ("/v1/jobs?cursor=" + cursor_of(["2024-01-01T00:00:00+00:00", 5]), "cursor"),  # uuid.UUID(5) raised
+        ("/v1/jobs?cursor=" + cursor_of(["2024-01-01T00:00:00+00:00", ["x"]]), "cursor"),
+        ("/v1/jobs?cursor=" + cursor_of({"a": 1, "b": 2}), "cursor"),
         ("/v1/jobs?status=done&limit=1", "status"),
         ("/v1/jobs?colour=blue", "colour"),
         ("/v1/voices/a%00b", "name"),
