@@ -3,9 +3,11 @@
 With the header, per API key and for IDEMPOTENCY_TTL: the same key and request replay the first
 response (status, JSON body and Location, plus ``Idempotent-Replayed: true``) without running
 the view again; the same key with another request is 422 ``idempotency_key_reused``; a key whose
-first request is still running is 409 ``idempotency_key_in_progress``. Responses below 500 are
-kept (a validation error is replayed as-is); a 5xx or an exception releases the key. Without
-the header nothing changes.
+first request is still running is 409 ``idempotency_key_in_progress``. Only a 2xx is kept: it
+is the one answer that reflects work the view did. Any other answer (a 4xx refused by
+validation, a 5xx such as 503, an exception) releases the key, so a retry with it is evaluated
+afresh, e.g. once the missing voice is uploaded or the server is back. Without the header
+nothing changes.
 """
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ def idempotent(view):
         except BaseException:
             _release(sessions, api_key_id, key, token)
             raise
-        if response.status_code >= 500 or not response.is_json:
+        if not 200 <= response.status_code < 300 or not response.is_json:
             _release(sessions, api_key_id, key, token)
             return response
         try:

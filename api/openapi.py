@@ -177,7 +177,8 @@ def _operation(route: Route, schema_of: _Schemas, operations: set[str]) -> dict:
     if idempotent:
         parameters.append({
             "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
-            "description": "Per API key for 24 h: the same key and request replay the first response.",
+            "description": "Per API key for 24 h: the same key and request replay the first 2xx response; "
+            "a refused request (4xx, 5xx) keeps nothing.",
             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[ -~]+$"},
         })
     if parameters:

@@ -22,7 +22,7 @@ from jobs.status import BatchStatus, JobStatus
 
 HINTS = {  # what to do about an error, beyond the API's message
     "unauthorized": "the API refused the key in CSM_API_KEY",
-    "idempotency_key_reused": "this file (its sha256 is the Idempotency-Key) was submitted in the last 24 h "
+    "idempotency_key_reused": "this file (its sha256 is the Idempotency-Key) was accepted in the last 24 h "
     "with other options",
 }
 

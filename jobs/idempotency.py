@@ -6,8 +6,8 @@ A record is keyed by (api_key_id, key). Its life:
    committed before the request does any work. The primary key makes the insert the lock: of
    two concurrent requests with one key, exactly one inserts.
 2. After the request's own transaction has committed (the job exists), ``complete`` stores the
-   response; if the request failed (5xx or an exception), ``release`` deletes the record so the
-   client can retry. So a stored response always describes committed work.
+   response; if the request did no work (a refusal, a 5xx or an exception), ``release`` deletes
+   the record so the client can retry. So a stored response always describes committed work.
 3. If the process dies between committing the job and storing the response, the record stays
    "processing". After ``PROCESSING_TIMEOUT`` it counts as abandoned and the next request with
    the same key and body takes it over and runs again: at-least-once in that narrow crash

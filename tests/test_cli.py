@@ -107,6 +107,9 @@ def test_a_refused_request_lists_its_fields(client_env, tmp_path):
     batch_csv.write_text(GOOD_CSV)
     run = csm_batch("submit", str(batch_csv), "--webhook-url", "ftp://example.com/hook", env=client_env)
     assert run.returncode == 1 and run.stderr.splitlines()[1].startswith("webhook_url: "), run.stderr
+    # The refusal kept nothing under the file's key: fixed options go through.
+    fixed = csm_batch("submit", str(batch_csv), env=client_env)
+    assert fixed.returncode == 0 and "submitted batch" in fixed.stdout, fixed.stderr
 
 
 def test_say_script_and_status(client_env, tmp_path):

@@ -22,6 +22,7 @@ from jobs.db import make_engine, make_session_factory
 from jobs.idempotency import IDEMPOTENCY_TTL, PROCESSING_TIMEOUT, purge_expired
 from jobs.models import Batch, IdempotencyRecord, Job, utcnow
 from support import make_settings, serve_api
+from test_scripts_voices_api import upload_voice
 
 BODY = {"text": "Hello there.", "speaker": 1, "seed": 7}
 OTHER = {"text": "Something else.", "speaker": 1, "seed": 7}
@@ -214,13 +215,37 @@ def test_a_dry_run_is_another_request_than_the_upload(client, key, settings):
     assert count(settings, Batch) == 0
 
 
-def test_a_validation_error_is_replayed_as_is(client, key, settings):
+def test_a_validation_error_is_not_stored_and_a_retry_is_evaluated_afresh(client, key, settings):
     first = post(client, key, {"text": "  "})
     assert first.status_code == 422 and first.get_json()["error"]["field"] == "text"
     again = post(client, key, {"text": "  "})
-    assert (again.status_code, again.get_data()) == (422, first.get_data())
-    assert again.headers[REPLAYED_HEADER] == "true"
-    assert count(settings, Job) == 0
+    assert again.status_code == 422 and REPLAYED_HEADER not in again.headers
+    assert count(settings, IdempotencyRecord) == 0 and count(settings, Job) == 0
+    assert post(client, key, BODY).status_code == 202  # the key is free for another request
+
+
+def test_a_batch_refused_for_a_missing_voice_goes_through_once_the_voice_exists(client, key, settings):
+    csv = "text,speaker,voice\nHello there,0,narrator\n"
+    refused = post_csv(client, key, csv)
+    assert refused.status_code == 422 and "narrator" in refused.get_data(as_text=True)
+    assert upload_voice(client, key).status_code == 201
+    accepted = post_csv(client, key, csv)
+    assert accepted.status_code == 202 and REPLAYED_HEADER not in accepted.headers
+    assert post_csv(client, key, csv).headers[REPLAYED_HEADER] == "true"
+    assert count(settings, Batch) == 1
+
+
+@pytest.mark.parametrize(
+    "body, content_type, status",
+    [(b"{not json", "application/json", 400), (b"text", "application/xml", 415), (b"x" * 20000, "application/json", 413)],
+)
+def test_a_request_refused_before_the_view_runs_saves_nothing(client, key, settings, body, content_type, status):
+    def send():
+        return client.post("/v1/jobs", data=body, content_type=content_type, headers={**auth(key), HEADER: "k-1"})
+
+    assert send().status_code == status
+    assert count(settings, IdempotencyRecord) == 0
+    assert REPLAYED_HEADER not in send().headers
 
 
 @pytest.mark.parametrize("error", [RuntimeError("database on fire"), ServiceUnavailable()])
