@@ -8,6 +8,10 @@ whole until then. An expired job keeps its row, with its object keys cleared: th
 Objects are deleted before the keys are cleared: a store that fails leaves rows naming objects
 some of which are gone, past their expiry anyway, and the next sweep deletes the rest. The other
 order would leave objects that no row names, which nothing would ever find again.
+
+A sweep takes the jobs that finished first. An object the store keeps refusing must not hold the
+others back: when the one call for all of them fails while the store answers, each job's objects
+are deleted on their own, and only the jobs whose deletion failed stay for the next sweep.
 """
 from __future__ import annotations
 
@@ -43,12 +47,19 @@ def is_past(moment: datetime | None, now: datetime) -> bool:
 
 def output_keys(session: Session, which: ColumnElement[bool]) -> list[str]:
     """The object keys that the rows of the jobs `which` selects name: audio, manifests, lines."""
-    keys = set()
-    for audio, manifest in session.execute(select(Job.audio_key, Job.manifest_key).where(which)):
-        keys.update((audio, manifest))
-    keys.update(session.scalars(select(JobLine.audio_key).join(Job).where(which)))
-    keys.discard(None)  # a text's line names its job's audio: the set counts it once
-    return sorted(keys)
+    return sorted(set().union(*keys_by_job(session, which).values()))
+
+
+def keys_by_job(session: Session, which: ColumnElement[bool]) -> dict[uuid.UUID, set[str]]:
+    """Each job `which` selects, with the object keys its rows name."""
+    keys_of: dict[uuid.UUID, set[str]] = {}
+    for job_id, audio, manifest in session.execute(select(Job.id, Job.audio_key, Job.manifest_key).where(which)):
+        keys_of[job_id] = {audio, manifest}
+    for job_id, audio in session.execute(select(JobLine.job_id, JobLine.audio_key).join(Job).where(which)):
+        keys_of[job_id].add(audio)  # a text's line names its job's audio: the set counts it once
+    for keys in keys_of.values():
+        keys.discard(None)
+    return keys_of
 
 
 def expired_jobs(session: Session, now: datetime, ttl: timedelta, limit: int) -> list[uuid.UUID]:
@@ -59,7 +70,8 @@ def expired_jobs(session: Session, now: datetime, ttl: timedelta, limit: int) ->
         Job.manifest_key.is_not(None),
         exists().where(JobLine.job_id == Job.id, JobLine.audio_key.is_not(None)),
     )
-    return list(session.scalars(select(Job.id).where(finished <= now - ttl, stored).limit(limit)))
+    query = select(Job.id).where(finished <= now - ttl, stored).order_by(finished, Job.id).limit(limit)
+    return list(session.scalars(query))
 
 
 def clear_outputs(session: Session, job_ids: list[uuid.UUID]) -> None:
@@ -71,17 +83,42 @@ def clear_outputs(session: Session, job_ids: list[uuid.UUID]) -> None:
 
 def expire_outputs(sessions: sessionmaker[Session], store, now: datetime, ttl: timedelta) -> int:
     """Deletes the objects of up to EXPIRE_PER_SWEEP expired jobs, then clears their keys;
-    returns how many jobs. `store`: an ObjectStore (its errors propagate, nothing is cleared)."""
+    returns how many jobs. `store`: an ObjectStore (a store that is down raises, nothing is
+    cleared; one that refuses some objects holds back only their jobs)."""
     with sessions() as session:
         job_ids = expired_jobs(session, now, ttl, EXPIRE_PER_SWEEP)
-        keys = [key for ids in _chunks(job_ids) for key in output_keys(session, Job.id.in_(ids))]
+        keys_of: dict[uuid.UUID, set[str]] = {}
+        for ids in _chunks(job_ids):
+            keys_of.update(keys_by_job(session, Job.id.in_(ids)))
     if not job_ids:
         return 0
-    store.delete_many(keys)  # no transaction is open during the store's calls
-    with sessions.begin() as session:
-        clear_outputs(session, job_ids)
-    log.info("event=outputs_expired jobs=%d objects=%d", len(job_ids), len(keys))
-    return len(job_ids)
+    keys = sorted(key for job_keys in keys_of.values() for key in job_keys)
+    try:  # no transaction is open during the store's calls
+        store.delete_many(keys)
+        deleted = job_ids
+    except OSError:  # StorageUnavailable, or a file the local store cannot delete
+        store.check()  # a store that is down: every job waits for the next sweep
+        deleted = _delete_each(store, keys_of)
+    if deleted:
+        with sessions.begin() as session:
+            clear_outputs(session, deleted)
+    log.info(
+        "event=outputs_expired jobs=%d objects=%d held_back=%d", len(deleted), len(keys), len(job_ids) - len(deleted)
+    )
+    return len(deleted)
+
+
+def _delete_each(store, keys_of: dict[uuid.UUID, set[str]]) -> list[uuid.UUID]:
+    """The jobs whose objects were all deleted, one store call per job."""
+    deleted = []
+    for job_id, keys in keys_of.items():
+        try:
+            store.delete_many(sorted(keys))
+        except OSError:
+            log.warning("event=expiry_held_back job_id=%s", job_id, exc_info=True)
+        else:
+            deleted.append(job_id)
+    return deleted
 
 
 def _chunks(ids: list[uuid.UUID]) -> Iterable[list[uuid.UUID]]:

@@ -48,6 +48,9 @@ def test_expiry_is_off_without_a_ttl_and_postponed_while_the_store_is_down(sessi
         def delete_many(self, keys):
             raise StorageUnavailable("object store unreachable")
 
+        def check(self):
+            raise StorageUnavailable("object store unreachable")
+
     store = LocalStore(tmp_path / "objects")
     with sessions.begin() as session:
         owner = create_key(session, "owner")[0].id
