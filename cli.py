@@ -21,8 +21,7 @@ from pathlib import Path
 
 import provision
 from client import commands
-from client.http import ApiClient, ApiRefused, Unreachable
-from client.outputs import BadDownload
+from client.http import ApiClient, ApiRefused, BadDownload, Unreachable
 from config import ClientSettings, Settings, SettingsError
 from demo import run_demo
 from jobs.formats import FORMATS

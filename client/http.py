@@ -33,6 +33,10 @@ class Unreachable(Exception):
     """A URL gave no answer: refused, unresolvable, cut off, or silent past the timeout."""
 
 
+class BadDownload(Exception):
+    """A file cannot be saved as the API states it: its sha256 differs, or its name leaves the folder."""
+
+
 @dataclass(frozen=True)
 class Created:
     """The answer to a POST that creates work; `replayed`: an earlier request with the same
@@ -61,8 +65,9 @@ class ApiClient:
         response = self._send("POST", path, headers=headers, **body)
         return Created(response.json(), response.headers.get(REPLAYED_HEADER) == "true")
 
-    def download(self, path: str, target: Path) -> str:
-        """Streams the file at `path` into `target` (replaced only once complete); its sha256."""
+    def download(self, path: str, target: Path, sha256: str | None = None) -> str:
+        """Streams the file at `path` into `target`, replaced only once complete and, given
+        `sha256`, only if the file has it (else BadDownload, `target` untouched); its sha256."""
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         digest = hashlib.sha256()
@@ -75,8 +80,12 @@ class ApiClient:
         except requests.RequestException as exc:
             partial.unlink(missing_ok=True)
             raise Unreachable(f"the download of {response.url} broke off: {exc}") from None
+        got = digest.hexdigest()
+        if sha256 is not None and got != sha256:
+            partial.unlink()
+            raise BadDownload(f"{target}: sha256 {got}, but the API states {sha256}")
         partial.replace(target)
-        return digest.hexdigest()
+        return got
 
     def _send(self, method: str, path: str, *, headers: dict | None = None, **kwargs) -> requests.Response:
         """One call, following a GET's redirects by hand: the key goes only to the API's own

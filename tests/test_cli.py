@@ -14,8 +14,8 @@ import soundfile
 
 from api.errors import ErrorCode
 from client.commands import HINTS
-from client.http import ApiClient
-from client.outputs import BadDownload, download_batch
+from client.http import ApiClient, BadDownload
+from client.outputs import download_batch
 from provision import create_key
 from support import ROOT, TIMEOUT_S, free_port, make_settings
 
@@ -232,6 +232,18 @@ def test_a_manifest_name_cannot_leave_the_out_folder(hostile, tmp_path, output_n
     with pytest.raises(BadDownload, match="outside"):
         download_batch(ApiClient(f"http://127.0.0.1:{hostile.server_port}", "k", 10), "b", out)
     assert not list(tmp_path.rglob("escaped.wav*"))
+
+
+def test_a_download_with_the_wrong_sha256_leaves_the_old_file_untouched(hostile, tmp_path):
+    row = {"job_id": "j", "output_name": "intro.wav", "script_line": None, "sha256": "0" * 64}
+    _Hostile.routes = {"/v1/batches/b/manifest": {"rows": [row]}}
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "intro.wav").write_bytes(b"the old take")
+    with pytest.raises(BadDownload, match="sha256"):
+        download_batch(ApiClient(f"http://127.0.0.1:{hostile.server_port}", "k", 10), "b", out)
+    assert (out / "intro.wav").read_bytes() == b"the old take"
+    assert sorted(path.name for path in out.iterdir()) == ["intro.wav"]  # no .part left behind
 
 
 def test_say_refuses_a_job_id_that_would_name_a_file_elsewhere(hostile, tmp_path):
