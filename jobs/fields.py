@@ -85,9 +85,12 @@ class Input(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_is_absent(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {name: value for name, value in data.items() if value is not None}
-        return data
+        return without_nulls(data) if isinstance(data, dict) else data
+
+
+def without_nulls(data: dict) -> dict:
+    """Null means absent, in every request body."""
+    return {name: value for name, value in data.items() if value is not None}
 
 
 def validate(model: Any, data: Any, context: Context | None = None) -> Any:

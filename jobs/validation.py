@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, RootModel, Validati
 
 from jobs.fields import (
     Context, Input, Refused, Text, context_of, finite_json, integer, invalid, number, one_of, pattern, validate,
+    without_nulls,
 )
 from jobs.formats import DEFAULT_FORMAT, FORMATS
 from webhooks.ssrf import MAX_URL_CHARS
@@ -144,6 +145,7 @@ class JobBody(RootModel[TextJob | ScriptJob]):
     def _kind(cls, data: Any, handler, info: ValidationInfo):
         if not isinstance(data, dict):
             raise invalid("must be a JSON object")
+        data = without_nulls(data)
         if "script" in data and "text" in data:
             raise invalid("give either text or script, not both", at="script")
         kind = ScriptJob if "script" in data else TextJob

@@ -31,9 +31,19 @@ def test_a_script_job_has_its_lines(client, key):
 
 
 @pytest.mark.parametrize(
+    "body, kind", [({"text": "hi", "script": None}, "text"), ({"script": SCRIPT, "text": None}, "script")]
+)
+def test_a_null_text_or_script_is_absent(client, key, body, kind):
+    response = submit(client, key, body)
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["type"] == kind
+
+
+@pytest.mark.parametrize(
     "body, field",
     [
         ({"script": []}, "script"),
+        ({"script": None}, "text"),
         ({"script": "hello"}, "script"),
         ({"script": [{"speaker": 0}]}, "script[0].text"),
         ({"script": [{"text": "no speaker"}]}, "script[0].speaker"),
