@@ -132,6 +132,20 @@ def test_a_store_outage_answers_503_and_keeps_the_rows_for_a_retry(settings, key
     assert stored(app, keys) == []
 
 
+def test_a_local_store_that_cannot_delete_answers_503_and_keeps_the_rows(client, key, app):
+    job_id, keys = finished(app, key, {"text": "keep me"})
+    audio = services_of(app).store.path(keys[0])
+    audio.unlink()
+    (audio / "in-the-way").mkdir(parents=True)  # an OS error other than "missing": not removable as a file
+    failed = client.delete(f"/v1/jobs/{job_id}", headers=auth(key))
+    assert failed.status_code == 503 and failed.headers["Retry-After"], failed.get_json()
+    assert failed.get_json()["error"]["code"] == "object_store_unavailable"
+    assert client.get(f"/v1/jobs/{job_id}", headers=auth(key)).status_code == 200
+    (audio / "in-the-way").rmdir()
+    audio.rmdir()
+    assert client.delete(f"/v1/jobs/{job_id}", headers=auth(key)).status_code == 204
+
+
 @pytest.fixture
 def ttl_app(tmp_path):
     settings = make_settings(CSM_DATA_DIR=str(tmp_path), MAX_TEXT_CHARS="200", RESULT_TTL_HOURS="1")

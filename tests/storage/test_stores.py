@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from support import make_settings, s3_environment
-from storage import make_store
+from storage import StorageUnavailable, make_store
 from storage.local import LocalStore
 from storage.s3 import S3Store
 
@@ -78,3 +78,18 @@ def test_delete_many_removes_every_object_and_ignores_absent_ones(store, monkeyp
         with pytest.raises(FileNotFoundError):
             store.open(key)
     assert store.open("jobs/other/audio.wav").read() == b"RIFF"
+
+
+def test_a_local_store_that_cannot_write_or_delete_is_unavailable(tmp_path):
+    """An OS error other than a missing file (here a folder where the object should be; as
+    root, permissions would not stop the test) is the store failing, as S3's 5xx are: 503."""
+    store = LocalStore(tmp_path / "objects")
+    store.ensure_ready()
+    store.put("jobs/a/audio.wav", b"RIFF", "audio/wav")
+    (tmp_path / "objects" / "jobs" / "b" / "audio.wav").mkdir(parents=True)
+    with pytest.raises(StorageUnavailable):
+        store.delete_many(["jobs/a/audio.wav", "jobs/b/audio.wav"])
+    with pytest.raises(StorageUnavailable):
+        store.put("jobs/b/audio.wav", b"RIFF", "audio/wav")
+    with pytest.raises(FileNotFoundError):  # an absent object stays what it is
+        store.open("jobs/c/audio.wav")
