@@ -512,18 +512,22 @@ def main(argv: list[str] | None = None) -> None:
     warm_up(cases, device)
     count_per_frame(cases, device)
     print(table(cases), flush=True)
-    measure(cases, args.frames, args.repeats, device, bench.floor_step_s,
-            report=lambda case, run: print(f"{case.impl} batch {case.batch}: {run.frames_per_s:.2f} frames/s",
-                                           flush=True))
+    slug = "".join(c if c.isalnum() else "-" for c in device_name(device).lower()).strip("-")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"csm_bench_{device.type}_{args.shape}_{slug[:40]}_{dt.datetime.now():%Y%m%d-%H%M}.json"
+
+    def record(case: Case, run: Run) -> None:
+        """Prints the run and rewrites the report, so that a run cut short (out of memory, out of time) still
+        leaves every number measured so far."""
+        print(f"{case.impl} batch {case.batch}: {run.frames_per_s:.2f} frames/s", flush=True)
+        report = report_dict(cases, device, bench.dtype, frames=args.frames, repeats=args.repeats,
+                             **bench.describe())
+        path.write_text(json.dumps(report, indent=2) + "\n")
+
+    measure(cases, args.frames, args.repeats, device, bench.floor_step_s, report=record)
     engines = [c for c in cases if c.impl.startswith("engine")]
     print(table(cases), *comparisons(cases), *comparisons(engines, engine_label(bench.generator)),
           *targets(cases, device), sep="\n")
-
-    report = report_dict(cases, device, bench.dtype, frames=args.frames, repeats=args.repeats, **bench.describe())
-    slug = "".join(c if c.isalnum() else "-" for c in report["device"].lower()).strip("-")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"csm_bench_{device.type}_{args.shape}_{slug[:40]}_{dt.datetime.now():%Y%m%d-%H%M}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
 
 
