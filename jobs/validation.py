@@ -2,7 +2,7 @@
 conversation) and the JobRequest they become, a text job being a script of one line.
 
 POST /v1/jobs, /generate_audio, /v1/audio/speech and every row of a batch CSV are checked by
-these models (jobs.fields says how); `parse_job_request` is the whole check of a JSON body.
+these models (jobs.fields says how); `job_request` turns a validated model into a JobRequest.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, RootModel, ValidationInfo, model_validator
 
@@ -211,17 +211,3 @@ def job_request(job: SyncTextJob | ScriptJob) -> JobRequest:
         webhook_url=getattr(job, "webhook_url", None),
         format=job.format,
     )
-
-
-def parse_job_request(
-    body: Any,
-    *,
-    max_text_chars: int,
-    voice_exists: Callable[[str], bool],
-    check_webhook_url: Callable[[str], None] | None = None,
-) -> JobRequest:
-    """A JSON body of POST /v1/jobs as a JobRequest; raises InvalidRequest listing every problem.
-    `check_webhook_url` raises Refused for a URL the service will not call; without it, a
-    webhook_url is refused."""
-    context = Context(max_text_chars, voice_exists, check_webhook_url)
-    return job_request(validate(JobBody, body, context).root)

@@ -204,6 +204,15 @@ def free_redis_db() -> str:
     return url
 
 
+def job_request_of(body: dict, *, max_text_chars: int = 100, any_voice: bool = False):
+    """A JSON job body checked as POST /v1/jobs checks it; `any_voice`: every voice name exists
+    (else none does)."""
+    from jobs.fields import Context, validate
+    from jobs.validation import JobBody, job_request
+
+    return job_request(validate(JobBody, body, Context(max_text_chars, voice_exists=lambda name: any_voice)).root)
+
+
 def queue_csv_batch(sessions, owner: int, rows: int, *, scripts: int = 0, age_s: float = 3600) -> list:
     """A CSV batch of `rows` texts and `scripts` one-line scripts, its jobs queued `age_s` ago."""
     from datetime import timedelta
@@ -262,9 +271,8 @@ def emit_webhook_events(sessions, url: str, count: int) -> list[str]:
     from jobs import outbox, repository
     from jobs.keys import create_key
     from jobs.models import WebhookEvent
-    from jobs.validation import parse_job_request
 
-    request = parse_job_request({"text": "hello"}, max_text_chars=100, voice_exists=lambda name: False)
+    request = job_request_of({"text": "hello"})
     with sessions.begin() as session:
         owner = create_key(session, "webhooks")[0].id
         for _ in range(count):

@@ -12,13 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import soundfile
 from sqlalchemy import update
 
-from support import ROOT, TIMEOUT_S, demo_environment, wait_until_done
+from support import ROOT, TIMEOUT_S, demo_environment, job_request_of, wait_until_done
 from jobs import repository
 from jobs.db import make_engine, make_session_factory
 from jobs.keys import find_key
 from jobs.models import Job, utcnow
 from jobs.queue import RENDER_QUEUE
-from jobs.validation import parse_job_request
 
 def check_wav(data: bytes, result: dict) -> None:
     assert result["bytes"] == len(data) and result["sha256"] == hashlib.sha256(data).hexdigest()
@@ -69,9 +68,7 @@ def test_the_sweeper_requeues_a_job_whose_message_was_lost(stack):
     sessions = make_session_factory(make_engine(stack.environ["DATABASE_URL"]))
     with sessions.begin() as session:
         key_id = find_key(session, stack.key).id
-        request = parse_job_request(
-            {"text": "Lost and found.", "max_audio_length_ms": 320}, max_text_chars=100, voice_exists=lambda name: False
-        )
+        request = job_request_of({"text": "Lost and found.", "max_audio_length_ms": 320})
         job = repository.create_job(session, key_id, request, queue=RENDER_QUEUE)
         # Never published, and enqueued long ago: only the sweeper can find it.
         session.execute(update(Job).where(Job.id == job.id).values(enqueued_at=utcnow() - timedelta(minutes=5)))

@@ -11,7 +11,7 @@ from jobs.keys import create_key, find_key
 from jobs.models import Batch, Job, WebhookEvent, utcnow
 from jobs.repository import AudioResult
 from jobs.status import JobStatus
-from jobs.validation import parse_job_request
+from support import job_request_of
 
 RESULT = AudioResult(key="jobs/x/audio.wav", duration_ms=800, sample_rate=24000, bytes=38444, sha256="0" * 64)
 
@@ -24,7 +24,7 @@ def owner(sessions) -> int:
 
 
 def new_job(sessions, owner: int, text: str = "hello", queue: str = "render") -> Job:
-    request = parse_job_request({"text": text}, max_text_chars=100, voice_exists=lambda name: False)
+    request = job_request_of({"text": text})
     with sessions.begin() as session:
         return repository.create_job(session, owner, request, queue=queue)
 

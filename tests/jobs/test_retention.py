@@ -6,12 +6,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from support import finish_with_outputs, make_settings, queue_csv_batch, s3_environment
+from support import finish_with_outputs, job_request_of, make_settings, queue_csv_batch, s3_environment
 from jobs import deletion, outbox, repository, retention
 from jobs.keys import create_key
 from jobs.models import Batch, IdempotencyRecord, Job, JobLine, WebhookAttempt, WebhookEvent, utcnow
 from jobs.status import JobStatus
-from jobs.validation import parse_job_request
 from storage import StorageUnavailable, make_store
 
 TTL = timedelta(hours=1)
@@ -30,7 +29,7 @@ def store(s3_endpoint, s3_bucket):
 
 
 def queued_job(sessions, owner, body=None, webhook_url=None) -> Job:
-    request = parse_job_request(body or {"text": "hello"}, max_text_chars=100, voice_exists=lambda name: False)
+    request = job_request_of(body or {"text": "hello"})
     with sessions.begin() as session:
         job = repository.create_job(session, owner, request, queue="render")
         job.webhook_url = webhook_url

@@ -8,7 +8,7 @@ from jobs.csv_batch import parse_batch_csv
 from jobs.keys import create_key
 from jobs.models import Job, WebhookEvent, utcnow
 from jobs.repository import AudioResult
-from jobs.validation import parse_job_request
+from support import job_request_of
 
 RESULT = AudioResult(key="jobs/x/audio.wav", duration_ms=800, sample_rate=24000, bytes=38444, sha256="0" * 64)
 
@@ -16,7 +16,7 @@ RESULT = AudioResult(key="jobs/x/audio.wav", duration_ms=800, sample_rate=24000,
 def test_a_snapshot_counts_jobs_queues_events_and_batches(sessions):
     with sessions.begin() as session:
         owner = create_key(session, "owner")[0].id
-        request = parse_job_request({"text": "hi"}, max_text_chars=100, voice_exists=lambda name: False)
+        request = job_request_of({"text": "hi"})
         singles = [repository.create_job(session, owner, request, queue="render") for _ in range(3)]
         plan = parse_batch_csv(b"text\none\ntwo\n", max_text_chars=100, voice_exists=lambda name: False)
         batch = repository.create_batch(session, owner, list(plan.jobs), queue="batch", filename="b.csv")

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import redis
 from sqlalchemy import select
-from support import ROOT, free_redis_db, make_settings, worker_command
+from support import ROOT, free_redis_db, job_request_of, make_settings, worker_command
 
 from provision import create_key, migrate
 from jobs import repository
@@ -15,7 +15,6 @@ from jobs.db import make_engine, make_session_factory
 from jobs.keys import find_key
 from jobs.models import Job
 from jobs.queue import RENDER_QUEUE, make_celery, publish_render
-from jobs.validation import parse_job_request
 
 
 @pytest.fixture
@@ -28,7 +27,7 @@ def queued_job(tmp_path):
     key = create_key(settings, "startup")
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
-    request = parse_job_request({"text": "Wait for me."}, max_text_chars=100, voice_exists=lambda name: False)
+    request = job_request_of({"text": "Wait for me."})
     with sessions.begin() as session:
         job = repository.create_job(session, find_key(session, key).id, request, queue=RENDER_QUEUE)
     publish_render(make_celery(settings), job.id, RENDER_QUEUE)

@@ -39,10 +39,9 @@ def test_expiry_is_off_without_a_ttl_and_postponed_while_the_store_is_down(sessi
 
     from jobs import repository
     from jobs.models import Job
-    from jobs.validation import parse_job_request
     from storage import StorageUnavailable
     from storage.local import LocalStore
-    from support import finish_with_outputs
+    from support import finish_with_outputs, job_request_of
 
     class Down:
         def delete_many(self, keys):
@@ -54,7 +53,7 @@ def test_expiry_is_off_without_a_ttl_and_postponed_while_the_store_is_down(sessi
     store = LocalStore(tmp_path / "objects")
     with sessions.begin() as session:
         owner = create_key(session, "owner")[0].id
-        request = parse_job_request({"text": "hi"}, max_text_chars=100, voice_exists=lambda name: False)
+        request = job_request_of({"text": "hi"})
         job_id = repository.create_job(session, owner, request, queue="render").id
     keys = finish_with_outputs(sessions, store, job_id, finished_ago_s=7200)
     kept = make_settings(CSM_DATA_DIR=str(tmp_path))

@@ -2,20 +2,19 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import update
-from support import s3_client
+from support import job_request_of, s3_client
 
 from jobs import repository
 from jobs.keys import create_key
 from jobs.models import Job, JobLine, utcnow
 from jobs.queue import RENDER_QUEUE
-from jobs.validation import parse_job_request
 from jobs.voices import add_voice
 from worker import render as render_path
 from worker.steps import Outcome
 
 
 def submit(runtime, body: dict, owner: int | None = None) -> uuid.UUID:
-    request = parse_job_request(body, max_text_chars=10_000, voice_exists=lambda name: True)
+    request = job_request_of(body, max_text_chars=10_000, any_voice=True)
     with runtime.sessions.begin() as session:
         if owner is None:
             owner = create_key(session, "owner")[0].id
