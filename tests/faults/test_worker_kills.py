@@ -73,7 +73,9 @@ def test_a_worker_killed_during_a_batch_with_riders_loses_no_job(outage_api, swe
     outage = outage_api
     first, second = log_path(outage, "gpu-killed"), log_path(outage, "gpu-after-kill")
     with gpu_worker(outage, "gpu-killed") as doomed:
-        _, job_ids = outage.submit_csv(8, 400)  # one message: its worker claims them all at once
+        # One message: its worker claims them all at once. 2 s of audio each keeps the batch
+        # rendering well past the kill on an idle machine (400 ms finished before it there).
+        _, job_ids = outage.submit_csv(8, 2000)
         running = wait_running(outage, job_ids, at_least=2)
         time.sleep(0.5)  # mid-render
         os.killpg(doomed.pid, signal.SIGKILL)
