@@ -8,8 +8,9 @@ sync: the smallest bucket holding the live rows and their used cache positions. 
 The host looks for finished rows every `STOP_CHECK_FRAMES` frames and whenever a row reaches its length
 limit; finished rows are dropped and the others compacted to the front, so later steps run a smaller batch.
 
-A frame step calls three functions per frame (`FrameSteps`): torch.compile turns each into one graph of
-fused kernels, compiled during warm-up, before any CUDA graph is captured.
+A frame step calls four functions (`FrameSteps`): torch.compile turns each into graphs of fused kernels,
+compiled during warm-up, before any CUDA graph is captured. Each function gets tensors of the same kind at
+every call (inference tensors or not, storage offsets), so the graphs differ only by the buckets' shapes.
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ class FrameLoop:
         self.cap = self.fast_cap  # candidates per draw in this batch
         self.codes = torch.zeros(max_batch, self.max_seq, self.codebooks, dtype=torch.long, device=device)
         self.frame = torch.zeros(1, dtype=torch.long, device=device)  # frames sampled so far, same for all rows
-        self.depth_positions = torch.arange(self.codebooks, device=device).view(-1, 1, 1)  # [k]: (1, 1)
+        # codebook k -> the depth decoder's positions (1, S) in the call that samples it: [[0, 1]], [[2]], ...
+        self.depth_positions = {k: torch.tensor([[0, 1] if k == 1 else [k]], device=device)
+                                for k in range(1, self.codebooks)}
         self.batch_sizes, self.cache_lengths = batch_buckets(max_batch), cache_buckets(self.max_seq)
         self.eager = eager_steps(model)
         self.steps = self.eager  # the hot path: compile() makes it compiled
@@ -116,18 +119,16 @@ class FrameLoop:
 
     def sample_frame(self, rows: int, steps: FrameSteps) -> Tensor:
         """One frame of codes (rows, K) for the first `rows` rows: codebook 0 from the backbone state, then
-        the depth decoder one position at a time (position 0 takes the backbone state; its draw is unused)."""
-        model, hidden = self.model, self.hidden[:rows]
+        codebooks 1..K-1 from the depth decoder, whose positions 0 and 1 (the state, codebook 0) go together."""
+        heads = self.model.audio_head
         noise = steps.noise(self.noise_keys[:rows], self.frame, self.codebooks, self.vocab)  # (K, rows, V)
         sampling = self.sampling
         params = SamplingParams(sampling.greedy[:rows], sampling.inv_temperature[:rows],
                                 sampling.rank_penalty[:rows, : self.cap])
-        code, x = steps.first(hidden, noise[0], params)  # (rows,), (rows, 1, H)
+        code, x = steps.first(self.hidden[:rows], noise, params)  # (rows,), (rows, 2, D)
         codes = [code]
-        steps.codebook(hidden[:, None], self.depth_positions[0], model.audio_head[0], noise[0], params)
-        for codebook in range(1, self.codebooks):
-            code, x = steps.codebook(x, self.depth_positions[codebook], model.audio_head[codebook - 1],
-                                     noise[codebook], params)
+        for codebook, positions in self.depth_positions.items():
+            code, x = steps.codebook(x, positions, heads[codebook - 1], noise, params)  # x: (rows, 1, D)
             codes.append(code)
         return torch.stack(codes, dim=1)
 

@@ -256,16 +256,20 @@ class CsmModel(nn.Module):
         return self.backbone(embeds, positions, kv_len)[:, -1]
 
     def first_codebook(self, hidden: Tensor, noise: Tensor, params: SamplingParams) -> tuple[Tensor, Tensor]:
-        """Backbone state (B, H), (B, V) noise -> codebook 0's codes (B,) and their embeddings (B, 1, H)."""
-        code = sample(self.codebook0_head(hidden), noise, params)
-        return code, self.audio_embeddings(code)[:, None]
+        """Backbone state (B, H), the frame's (K, B, V) noise -> codebook 0's codes (B,) and the depth decoder's
+        first two input rows (B, 2, D): the state and the codes' embedding, for positions 0 and 1."""
+        code = sample(self.codebook0_head(hidden), noise[0], params)
+        return code, self.projection(torch.stack((hidden, self.audio_embeddings(code)), dim=1))
 
-    def codebook_step(self, x: Tensor, position: Tensor, head: Tensor, noise: Tensor,
+    def codebook_step(self, x: Tensor, positions: Tensor, head: Tensor, noise: Tensor,
                       params: SamplingParams) -> tuple[Tensor, Tensor]:
-        """One depth-decoder row for every batch row: input x (B, 1, H) at depth position (1, 1) =: k, its
-        head (D, V) for codebook k and (B, V) noise -> codebook k's codes (B,) and their embeddings (B, 1, H),
-        the input at position k + 1. The same shapes at every position: one compiled graph serves all.
-        The depth cache holds K positions; those past k (the previous frame's) are masked."""
-        out = self.decoder(self.projection(x), position, self.config.num_codebooks)[:, -1]  # (B, D)
-        code = sample(out @ head, noise, params)
-        return code, self.audio_embeddings(code + position[0] * self.config.audio_vocab_size)[:, None]
+        """Depth-decoder rows x (B, S, D) at depth positions (1, S), the last of them k >= 1; codebook k's head
+        (D, V); the frame's (K, B, V) noise -> codebook k's codes (B,) and their embedding (B, 1, D), the input
+        at position k + 1. Positions 0 and 1 go together (S = 2), then one at a time: a compiled graph for each
+        S serves every position. The depth cache holds K positions; those past k (the previous frame's) are
+        masked."""
+        out = self.decoder(x, positions, self.config.num_codebooks)[:, -1]  # (B, D)
+        codebook = positions[0, -1:]  # (1,): k
+        code = sample(out @ head, noise.index_select(0, codebook)[0], params)
+        embedding = self.audio_embeddings(code + codebook * self.config.audio_vocab_size)  # (B, H)
+        return code, self.projection(embedding)[:, None]

@@ -43,12 +43,12 @@ def noise_key(seed: int) -> int:
 
 
 def counter_uniform(keys: Tensor, counters: Tensor, size: int) -> Tensor:
-    """(B,) int64 row keys, (C,) int64 draw counters -> (B, C, size) float32 uniforms in (0, 1).
+    """(B,) int64 row keys, (C,) int64 draw counters -> (C, B, size) float32 uniforms in (0, 1).
 
-    Entry [b, c, v] is a hash of (keys[b], counters[c], v): the same key and counter give the same draws
+    Entry [c, b, v] is a hash of (keys[b], counters[c], v): the same key and counter give the same draws
     on any batch. Counters must stay below 2**32 // size."""
-    ids = counters[:, None] * size + torch.arange(size, device=keys.device)  # (C, size)
-    return uniform_from_bits(mix32(mix32(keys[:, None, None] ^ mix32(ids))))  # (B, C, size)
+    ids = counters[:, None, None] * size + torch.arange(size, device=keys.device)  # (C, 1, size)
+    return uniform_from_bits(mix32(mix32(keys[:, None] ^ mix32(ids))))  # (C, B, size)
 
 
 def uniform_from_bits(bits: Tensor) -> Tensor:
@@ -60,7 +60,7 @@ def frame_noise(keys: Tensor, frame: Tensor, codebooks: int, vocab: int) -> Tens
     """(B,) row keys, (1,) frame counter -> (K, B, V) Gumbel noise for every codebook of the frame. Draw
     counter = frame * K + codebook."""
     counters = frame * codebooks + torch.arange(codebooks, device=keys.device)  # (K,)
-    return -torch.log(-torch.log(counter_uniform(keys, counters, vocab))).transpose(0, 1)
+    return -torch.log(-torch.log(counter_uniform(keys, counters, vocab)))
 
 
 def sampling_params(topk: Tensor, temperature: Tensor, cap: int) -> SamplingParams:

@@ -62,10 +62,10 @@ def test_draw_frequencies_follow_the_softmax():
 
 def test_uniforms_are_a_pure_function_of_key_counter_and_column():
     keys = torch.tensor([noise_key(s) for s in (3, 5, 9)])
-    batch = counter_uniform(keys, torch.tensor([12, 13]), 2051)  # (3, 2, 2051)
+    batch = counter_uniform(keys, torch.tensor([12, 13]), 2051)  # (2, 3, 2051)
 
-    torch.testing.assert_close(batch[1:2, 1:], counter_uniform(keys[1:2], torch.tensor([13]), 2051), rtol=0, atol=0)
-    assert not torch.equal(batch[1, 0], batch[1, 1]) and not torch.equal(batch[0, 0], batch[1, 0])
+    torch.testing.assert_close(batch[1:, 1:2], counter_uniform(keys[1:2], torch.tensor([13]), 2051), rtol=0, atol=0)
+    assert not torch.equal(batch[0, 1], batch[1, 1]) and not torch.equal(batch[0, 0], batch[0, 1])
     assert 0 < batch.min() and batch.max() < 1 and abs(batch.mean().item() - 0.5) < 0.01
 
 
