@@ -142,14 +142,14 @@ def engine_model(config: CsmConfig, state: dict) -> CsmModel:
 
 
 def weight_bytes_per_step(model: CsmModel) -> int:
-    """Bytes of weights one frame step reads: the backbone and codebook-0 head once, the projection and
-    depth decoder once per depth step (K - 1), every depth head once. Embedding rows are negligible."""
+    """Bytes of weights one frame step reads: the backbone, codebook-0 head and projection once, the depth
+    decoder once per depth step (K - 1), every depth head once. Embedding rows are negligible."""
     def size(*modules) -> int:
         return sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
 
     depth_steps = model.config.num_codebooks - 1
     head = model.audio_head.numel() * model.audio_head.element_size()
-    return size(model.backbone, model.codebook0_head) + depth_steps * size(model.projection, model.decoder) + head
+    return size(model.backbone, model.codebook0_head, model.projection) + depth_steps * size(model.decoder) + head
 
 
 def copy_bandwidth(device: torch.device, megabytes: int = 512, repeats: int = 5) -> float:

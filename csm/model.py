@@ -1,6 +1,7 @@
 """CSM as plain torch modules: a Llama-3.2 backbone, a small depth decoder, their heads and embeddings.
 
-No I/O here (see `weights.py`). Static KV caches are allocated once by `setup_caches(max_batch_size)`.
+No I/O here (see `weights.py`). Static KV caches are allocated once by `setup_caches(max_batch_size)`, which
+also projects every audio embedding into the depth decoder's width once, so that no depth step projects.
 Every row of a batch has its own positions, so rows of different prompt lengths share one forward pass
 (right padding: a row's pad rows sit after its prompt, are never attended, and are overwritten later).
 Each layer's q/k/v and gate/up projections are one fused weight; its state dict keeps the checkpoint's
@@ -227,7 +228,7 @@ class CsmModel(nn.Module):
         self.audio_head = nn.Parameter(torch.empty(codebooks - 1, depth, vocab))
 
     def setup_caches(self, max_batch_size: int) -> None:
-        """Allocates the static caches on the weights' device and dtype (once per model)."""
+        """Allocates the static caches on the weights' device and dtype (once per model, after loading)."""
         weight = self.codebook0_head.weight
         config = self.config
         self.backbone.setup_caches(max_batch_size, config.max_seq_len, weight.device, weight.dtype)
@@ -235,6 +236,11 @@ class CsmModel(nn.Module):
         self.decoder.setup_caches(max_batch_size, config.num_codebooks, weight.device, weight.dtype)
         self.register_buffer("codebook_offsets", torch.arange(config.num_codebooks, device=weight.device)
                              * config.audio_vocab_size, persistent=False)
+        # the depth decoder's input for every codebook token, projected once here instead of once per depth
+        # step: (K * V, D), in float32 then rounded (derived from the weights: set up after loading them)
+        with torch.no_grad():
+            projected = self.audio_embeddings.weight.float() @ self.projection.weight.float().T
+        self.register_buffer("depth_embeddings", projected.to(weight.dtype), persistent=False)
 
     def embed_rows(self, tokens: Tensor, mask: Tensor) -> Tensor:
         """Prompt rows (B, S, W) with their (B, S, W) bool mask -> (B, S, H): sum of the active columns."""
@@ -259,7 +265,7 @@ class CsmModel(nn.Module):
         """Backbone state (B, H), the frame's (K, B, V) noise -> codebook 0's codes (B,) and the depth decoder's
         first two input rows (B, 2, D): the state and the codes' embedding, for positions 0 and 1."""
         code = sample(self.codebook0_head(hidden), noise[0], params)
-        return code, self.projection(torch.stack((hidden, self.audio_embeddings(code)), dim=1))
+        return code, torch.stack((self.projection(hidden), self.depth_embeddings[code]), dim=1)
 
     def codebook_step(self, x: Tensor, positions: Tensor, head: Tensor, noise: Tensor,
                       params: SamplingParams) -> tuple[Tensor, Tensor]:
@@ -271,5 +277,4 @@ class CsmModel(nn.Module):
         out = self.decoder(x, positions, self.config.num_codebooks)[:, -1]  # (B, D)
         codebook = positions[0, -1:]  # (1,): k
         code = sample(out @ head, noise.index_select(0, codebook)[0], params)
-        embedding = self.audio_embeddings(code + codebook * self.config.audio_vocab_size)  # (B, H)
-        return code, self.projection(embedding)[:, None]
+        return code, self.depth_embeddings[code + codebook * self.config.audio_vocab_size][:, None]
