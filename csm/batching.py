@@ -31,6 +31,10 @@ STOP_CHECK_FRAMES = 4
 PREFILL_ROWS = 4096
 # The shortest cache-length bucket; then doubling up to the context length.
 MIN_CACHE_BUCKET = 256
+# Graphs Dynamo may compile per function at warm-up. The buckets' shapes give up to 6 (the largest batch,
+# a dynamic batch, one row; each with two depth-call lengths or two kinds of kv_len). Past the limit a
+# fullgraph compile fails, and Dynamo's default of 8 would leave a device's own guards little room.
+WARM_UP_RECOMPILE_LIMIT = 16
 
 
 @dataclass(frozen=True)
@@ -147,8 +151,9 @@ class FrameLoop:
         """Compiles the hot functions and runs them at every bucket's shapes, so that no compiling is left
         for later (nor for a CUDA-graph capture)."""
         self.steps, self.cap = compiled_steps(self.model), self.fast_cap
-        for rows, kv_len in self.buckets():
-            self._step(rows, kv_len, self.steps)
+        with torch._dynamo.config.patch(recompile_limit=WARM_UP_RECOMPILE_LIMIT):
+            for rows, kv_len in self.buckets():
+                self._step(rows, kv_len, self.steps)
 
     @torch.inference_mode()
     def capture(self) -> None:
