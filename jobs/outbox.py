@@ -60,20 +60,39 @@ def emit(session: Session, api_key_id: int, subject_id: uuid.UUID, type_: str, u
 def take_due(session: Session, *, limit: int, hold_s: float) -> list[WebhookEvent]:
     """Due events for this dispatcher; pushing `next_attempt_at` ahead by `hold_s` keeps other
     dispatchers off them until this attempt is recorded (or this process dies). Each event's
-    `next_attempt_at` is then the hold's end, which `release` checks."""
+    `next_attempt_at` is then the hold's end, which `release` checks.
+
+    A conditional update on the `next_attempt_at` read here decides which dispatcher takes an
+    event, on every database: SQLite has no row locks, so two dispatchers may read the same
+    due events. On PostgreSQL, rows another dispatcher is taking are skipped rather than
+    waited for (its update would block until that dispatcher commits, then take nothing).
+    """
     now = utcnow()
+    held_until = now + timedelta(seconds=hold_s)
     query = (
-        select(WebhookEvent)
+        select(WebhookEvent.id, WebhookEvent.next_attempt_at)
         .where(WebhookEvent.status == PENDING, WebhookEvent.next_attempt_at <= now)
         .order_by(WebhookEvent.next_attempt_at)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    events = list(session.scalars(query))
-    for event in events:
-        event.next_attempt_at = now + timedelta(seconds=hold_s)
-    return events
+    return [
+        session.get(WebhookEvent, event_id, populate_existing=True)
+        for event_id, due_at in session.execute(query).all()
+        if _hold(session, event_id, due_at, held_until)
+    ]
+
+
+def _hold(session: Session, event_id: str, due_at: datetime, held_until: datetime) -> bool:
+    """Takes an event read as due at `due_at`; false when another dispatcher took it (or its
+    attempt was recorded) since."""
+    held = session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id, WebhookEvent.status == PENDING, WebhookEvent.next_attempt_at == due_at)
+        .values(next_attempt_at=held_until)
+    )
+    return held.rowcount == 1
 
 
 def release(session: Session, event_ids: list[str], held_until: datetime) -> None:
