@@ -82,13 +82,20 @@ def serve_api(settings: Settings):
     """The real Flask app over real HTTP on a loopback port."""
     from api import create_app
 
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    with serving(make_server("127.0.0.1", 0, create_app(settings), threaded=True)) as base:
+        yield base
+
+
+@contextmanager
+def serving(server):
+    """Runs a loopback HTTP server (werkzeug's or http.server's) in a daemon thread; its base URL."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def worker_command(

@@ -5,11 +5,12 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from support import serving
 
 
 @dataclass
@@ -67,14 +68,8 @@ def run_receiver():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.base = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as receiver.base:
         yield receiver
-    finally:
-        server.shutdown()
 
 
 def verify(secret: str, request: Received) -> bool:
