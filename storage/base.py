@@ -5,7 +5,8 @@ from typing import BinaryIO, Protocol
 
 
 class StorageUnavailable(ConnectionError):
-    """The object store did not answer, or failed on its side: try again later."""
+    """The object store did not answer, failed on its side, or refused the call (credentials,
+    permissions, a missing bucket: its set-up): try again later, once it is fixed."""
 
 
 class ObjectStore(Protocol):

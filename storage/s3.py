@@ -32,16 +32,22 @@ def _client(settings: Settings, endpoint_url: str | None):
 
 
 @contextmanager
-def _reachable():
-    """Turns 'the store did not answer' (network errors, timeouts, 5xx) into StorageUnavailable."""
+def _unavailable_on_failure(absent: tuple[str, ...] = ()):
+    """Turns the store not answering (network errors, timeouts), failing (5xx) or refusing (any
+    other 4xx: AccessDenied, SignatureDoesNotMatch, NoSuchBucket ...) into StorageUnavailable.
+    A ClientError whose code is in `absent` (not found, which the caller handles) is re-raised.
+    The message names the store's code, not its text, which a store may fill with request details."""
     try:
         yield
     except (ConnectionError, HTTPClientError) as exc:
         raise StorageUnavailable(f"object store unreachable: {exc}") from exc
     except ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-            raise StorageUnavailable(f"object store failed: {exc}") from exc
-        raise
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in absent:
+            raise
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        what = "failed" if status >= 500 else "refused"
+        raise StorageUnavailable(f"object store {what}: {code} (HTTP {status}) on {exc.operation_name}") from exc
 
 
 class S3Store:
@@ -60,27 +66,25 @@ class S3Store:
         return cls(client, public_client, settings.s3_bucket, settings.presign_expiry_s)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        with _reachable():
+        with _unavailable_on_failure():
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def open(self, key: str) -> BinaryIO:
         try:
-            with _reachable():
+            with _unavailable_on_failure(absent=("NoSuchKey", "404")):
                 return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                raise FileNotFoundError(key) from exc
-            raise
+            raise FileNotFoundError(key) from exc
 
     def delete(self, key: str) -> None:
-        with _reachable():
+        with _unavailable_on_failure():
             self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def delete_many(self, keys: list[str]) -> None:
         """One DeleteObjects call per 1000 keys, each bounded like every call of the client."""
         for start in range(0, len(keys), DELETE_PER_REQUEST):
             chunk = keys[start:start + DELETE_PER_REQUEST]
-            with _reachable():
+            with _unavailable_on_failure():
                 answer = self.client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True}
                 )
@@ -102,13 +106,13 @@ class S3Store:
         )
 
     def check(self) -> None:
-        with _reachable():
+        with _unavailable_on_failure():
             self.client.head_bucket(Bucket=self.bucket)
 
     def ensure_ready(self) -> None:
         try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
-                raise
-            self.client.create_bucket(Bucket=self.bucket)
+            with _unavailable_on_failure(absent=("404", "NoSuchBucket")):
+                self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            with _unavailable_on_failure():
+                self.client.create_bucket(Bucket=self.bucket)

@@ -12,8 +12,9 @@ from api_helpers import auth, submit
 from provision import create_key, init
 from jobs import repository
 from jobs.models import Batch, utcnow
+from refusing_s3 import run_refusing_s3
 from storage import StorageUnavailable
-from support import finish_with_outputs, make_settings
+from support import finish_with_outputs, make_settings, s3_client, s3_environment
 
 SCRIPT = {"script": [{"speaker": 0, "text": "one"}, {"speaker": 1, "text": "two"}]}
 CSV = "text,speaker\nfirst,0\nsecond,1\n"
@@ -144,6 +145,46 @@ def test_a_local_store_that_cannot_delete_answers_503_and_keeps_the_rows(client,
     (audio / "in-the-way").rmdir()
     audio.rmdir()
     assert client.delete(f"/v1/jobs/{job_id}", headers=auth(key)).status_code == 204
+
+
+def test_an_s3_store_that_refuses_deletes_answers_503_and_keeps_rows_and_objects_for_a_retry(
+    tmp_path, s3_endpoint, s3_bucket
+):
+    """A 403 from S3 (a key no longer allowed to delete) is the store's set-up failing: 503 with
+    the error shape, nothing deleted, and the same DELETE works once the store is fixed."""
+    with run_refusing_s3(s3_endpoint) as s3:
+        settings = make_settings(CSM_DATA_DIR=str(tmp_path), **s3_environment(s3.url, s3_bucket))
+        init(settings)
+        app, key = create_app(settings), create_key(settings, "alice")
+        client = app.test_client()
+        job_id, job_keys = finished(app, key)
+        batch = post_csv(client, key).get_json()
+        batch_keys = [
+            output for member in client.get("/v1/jobs", headers=auth(key)).get_json()["jobs"] if member["batch_id"]
+            for output in finish_with_outputs(services_of(app).sessions, services_of(app).store, member["id"])
+        ]
+
+        def in_bucket() -> set[str]:
+            listed = s3_client(s3_endpoint).list_objects_v2(Bucket=s3_bucket)
+            return {item["Key"] for item in listed.get("Contents", [])}
+
+        assert in_bucket() == {*job_keys, *batch_keys}
+        with s3.refusing("POST", "DELETE"):  # DeleteObjects is a POST
+            for path in (f"/v1/jobs/{job_id}", f"/v1/batches/{batch['id']}"):
+                refused = client.delete(path, headers=auth(key))
+                assert refused.status_code == 503 and refused.headers["Retry-After"], path
+                assert refused.get_json() == {"error": {
+                    "code": "object_store_unavailable", "message": "the object store is unavailable; try again shortly",
+                }}
+                assert client.get(path, headers=auth(key)).status_code == 200, path
+        assert s3.refusals == 2
+        assert in_bucket() == {*job_keys, *batch_keys}
+        assert client.get(f"/v1/jobs/{job_id}/audio", headers=auth(key)).status_code in (200, 302)
+
+        for path in (f"/v1/jobs/{job_id}", f"/v1/batches/{batch['id']}"):
+            assert client.delete(path, headers=auth(key)).status_code == 204, path
+            assert client.get(path, headers=auth(key)).status_code == 404, path
+        assert in_bucket() == set()
 
 
 @pytest.fixture

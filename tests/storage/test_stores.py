@@ -4,7 +4,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from support import make_settings, s3_environment
+from refusing_s3 import run_refusing_s3
+from support import S3_CREDENTIALS, make_settings, s3_environment
 from storage import StorageUnavailable, make_store
 from storage.local import LocalStore
 from storage.s3 import S3Store
@@ -27,11 +28,40 @@ def test_s3_round_trip_and_presigned_url_for_the_public_endpoint(s3_endpoint, s3
 
 def test_s3_ensure_ready_creates_the_bucket(s3_endpoint):
     store = make_store(make_settings(**s3_environment(s3_endpoint, "created-by-init")))
-    with pytest.raises(Exception):
+    with pytest.raises(StorageUnavailable):
         store.check()
     store.ensure_ready()
     store.ensure_ready()  # idempotent
     store.check()
+
+
+def test_s3_refusals_are_unavailable_naming_the_code_and_an_absent_object_is_not_found(s3_endpoint, s3_bucket):
+    """A 403 (a key whose policy changed, a rotated secret) is the store's set-up failing, as its
+    5xx are: StorageUnavailable (503 at the API), not an error of the request."""
+    with run_refusing_s3(s3_endpoint) as proxy:
+        store = make_store(make_settings(**s3_environment(proxy.url, s3_bucket)))
+        store.put("jobs/a/audio.wav", b"RIFF", "audio/wav")
+        with proxy.refusing("PUT", "POST", "DELETE"):
+            with pytest.raises(StorageUnavailable, match="refused: AccessDenied") as refused:
+                store.put("jobs/b/audio.wav", b"RIFF", "audio/wav")
+            with pytest.raises(StorageUnavailable, match="refused: AccessDenied"):
+                store.delete_many(["jobs/a/audio.wav"])
+            with pytest.raises(StorageUnavailable, match="refused: AccessDenied"):
+                store.delete("jobs/a/audio.wav")
+        with proxy.refusing("GET", "HEAD", code="InvalidAccessKeyId"):
+            with pytest.raises(StorageUnavailable, match="refused: InvalidAccessKeyId"):
+                store.open("jobs/a/audio.wav")
+            with pytest.raises(StorageUnavailable, match="refused: 403"):  # a HEAD's answer has no body
+                store.check()
+        assert proxy.refusals == 5
+        assert not any(secret in str(refused.value) for secret in S3_CREDENTIALS.values())
+
+        assert store.open("jobs/a/audio.wav").read() == b"RIFF"  # nothing was deleted
+        with pytest.raises(FileNotFoundError):
+            store.open("jobs/missing/audio.wav")
+        missing_bucket = make_store(make_settings(**s3_environment(proxy.url, "no-such-bucket")))
+        with pytest.raises(StorageUnavailable, match="NoSuchBucket"):  # the set-up, not the object
+            missing_bucket.open("jobs/a/audio.wav")
 
 
 def test_local_store_round_trip_and_containment(tmp_path):
