@@ -131,9 +131,9 @@ def voice_failed(runtime: Runtime, claim: Claim, exc: Exception) -> Outcome:
 
 
 def storage_failed(runtime: Runtime, claim: Claim, exc: BaseException, *, refund: bool = False) -> Outcome:
-    return give_back(
-        runtime, claim, JobError.STORAGE_UNAVAILABLE, "the object store could not be reached", cause=exc, refund=refund
-    )
+    # The worker's log names the store's own error (e.g. AccessDenied); the job says only this.
+    message = "the object store could not be reached or refused the request"
+    return give_back(runtime, claim, JobError.STORAGE_UNAVAILABLE, message, cause=exc, refund=refund)
 
 
 def give_back(

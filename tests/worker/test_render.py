@@ -4,6 +4,7 @@ import io
 import uuid
 import wave
 
+from refusing_s3 import run_refusing_s3
 from support import s3_client
 from worker_helpers import lines, render, render_all, row, set_not_before
 from worker_helpers import submit as submit_body
@@ -83,6 +84,20 @@ def test_a_storage_outage_gives_the_job_back_then_fails_after_the_last_attempt(m
     assert render(runtime, job_id).status == "failed"
     job = row(runtime, job_id)
     assert (job.status, job.error_code, job.attempts) == ("failed", "storage_unavailable", 2)
+
+
+def test_an_upload_the_store_refuses_fails_that_job_after_its_attempts_and_the_worker_goes_on(make_runtime, s3_endpoint):
+    with run_refusing_s3(s3_endpoint) as s3:
+        runtime = make_runtime(MAX_ATTEMPTS="2", S3_ENDPOINT_URL=s3.url)
+        job_id = submit(runtime)
+        with s3.refusing("PUT"):  # a key no longer allowed to write
+            assert (render(runtime, job_id).disposition, row(runtime, job_id).status) == ("released", "queued")
+            set_not_before(runtime, [job_id], 0)  # its backoff ends
+            assert render(runtime, job_id).status == "failed"
+        job = row(runtime, job_id)
+        assert (job.status, job.error_code, job.attempts) == ("failed", "storage_unavailable", 2)
+        assert job.error_message == "the object store could not be reached or refused the request"
+        assert render(runtime, submit(runtime)).status == "succeeded"  # the next job, once writes are allowed
 
 
 def test_queued_texts_share_one_gpu_batch(runtime):
