@@ -16,6 +16,7 @@ from flask import send_file
 from api.errors import ApiError, ErrorCode
 from api.inputs import takes
 from api.services import services
+from jobs.formats import stored_media_type
 from jobs.inputs import SignedFileQuery
 from jobs.resource import timestamp
 from storage import signing
@@ -43,7 +44,9 @@ def serve_file(key: str, query: SignedFileQuery):
     path = services().store.path(key)
     if not path.is_file():
         raise ApiError(ErrorCode.NOT_FOUND, "no such file")
-    mimetype = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    # The type S3 would answer: the one the worker stored an output with (the platform's guess
+    # names WAV audio/x-wav and knows no .pcm), else a guess for anything else.
+    mimetype = stored_media_type(key) or mimetypes.guess_type(key)[0] or "application/octet-stream"
     # A file path lets Werkzeug answer Range requests, which media elements use to seek.
     response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
     response.headers["Cache-Control"] = "private, no-store"

@@ -6,6 +6,7 @@ serves the stored files, so this module needs neither numpy nor soundfile.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ OPUS = AudioFormat("opus", "opus", "audio/ogg")  # Opus in an Ogg container
 PCM = AudioFormat("pcm", "pcm", "audio/pcm")  # raw signed 16-bit little-endian, no header
 
 FORMATS = {audio_format.name: audio_format for audio_format in (WAV, FLAC, MP3, OPUS, PCM)}
-EXTENSIONS = frozenset(audio_format.extension for audio_format in FORMATS.values())
+_BY_EXTENSION = {audio_format.extension: audio_format for audio_format in FORMATS.values()}
+EXTENSIONS = frozenset(_BY_EXTENSION)
 DEFAULT_FORMAT = WAV.name
 FORMAT_NAMES = ", ".join(FORMATS)
 
@@ -34,3 +36,10 @@ def audio_format(name: str) -> AudioFormat:
 
 def with_extension(stem: str, name: str) -> str:
     return f"{stem}.{FORMATS[name].extension}"
+
+
+def stored_media_type(key: str) -> str | None:
+    """The media type a worker stores an output under `key` with, known by its extension (None
+    for a key no output format ends with)."""
+    stored_as = _BY_EXTENSION.get(PurePosixPath(key).suffix.removeprefix("."))
+    return stored_as.media_type if stored_as else None

@@ -14,6 +14,7 @@ from api_helpers import auth, submit
 from provision import create_key, init
 from jobs import repository
 from jobs.errors import JobError
+from jobs.formats import FORMATS, audio_format
 from jobs.repository import AudioResult, LineResult
 from jobs.resource import audio_key, line_key
 from jobs.status import JobStatus, LineStatus
@@ -64,11 +65,25 @@ def test_a_signed_url_plays_the_audio_without_a_key(client, key, app):
 
     audio = client.get(local_path(url))  # no Authorization header
     assert audio.status_code == 200 and audio.data == WAV
-    assert audio.mimetype in ("audio/wav", "audio/x-wav")
     ranged = client.get(local_path(url), headers={"Range": "bytes=4-9"})
     assert ranged.status_code == 206 and ranged.data == WAV[4:10]
     outside = client.get(local_path(url), headers={"Range": f"bytes={len(WAV) + 10}-"})
     assert outside.status_code == 416 and outside.get_json()["error"]["code"] == "requested_range_not_satisfiable"
+
+
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_a_signed_url_serves_each_format_with_the_type_s3_stores(client, key, app, format_name):
+    job = submit(client, key, {"text": "Hello.", "format": format_name}).get_json()
+    stored_at = finish(app, job["id"])
+    url = client.get(f"/v1/jobs/{job['id']}/audio-url", headers=auth(key)).get_json()["url"]
+
+    audio = client.get(local_path(url))
+    # The worker stores each output on S3 with its format's media type; a player gets the same here.
+    assert audio.headers["Content-Type"] == audio_format(format_name).media_type
+    assert audio.headers["Content-Disposition"] == f"inline; filename={stored_at.rsplit('/', 1)[1]}"
+    assert audio.headers["Cache-Control"] == "private, no-store"
+    ranged = client.get(local_path(url), headers={"Range": "bytes=4-9"})
+    assert ranged.status_code == 206 and ranged.headers["Content-Type"] == audio.headers["Content-Type"]
 
 
 def test_a_tampered_or_expired_url_is_refused(client, key, app, settings):
