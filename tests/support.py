@@ -271,6 +271,18 @@ def finish_with_outputs(sessions, store, job_id, finished_ago_s: float = 0) -> l
     return keys
 
 
+def stored(store, keys: list[str]) -> list[str]:
+    """Those of `keys` that the object store still holds."""
+    found = []
+    for key in keys:
+        try:
+            store.open(key).close()
+            found.append(key)
+        except FileNotFoundError:
+            pass
+    return found
+
+
 def emit_webhook_events(sessions, url: str, count: int) -> list[str]:
     """`count` queued jobs of a new key, each with one due job.succeeded event for `url`."""
     from sqlalchemy import select

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from support import finish_with_outputs, job_request_of, make_settings, queue_csv_batch, s3_environment
+from support import finish_with_outputs, job_request_of, make_settings, queue_csv_batch, s3_environment, stored
 from jobs import deletion, outbox, repository, retention
 from jobs.keys import create_key
 from jobs.models import Batch, IdempotencyRecord, Job, JobLine, WebhookAttempt, WebhookEvent, utcnow
@@ -45,17 +45,6 @@ def finished_script(sessions, store, owner, *, finished_ago=LONG_AGO) -> tuple[J
     """A succeeded two-line script whose outputs are stored; their keys."""
     job = queued_job(sessions, owner, {"script": [{"speaker": 0, "text": "one"}, {"speaker": 1, "text": "two"}]})
     return job, finish_with_outputs(sessions, store, job.id, finished_ago.total_seconds())
-
-
-def stored(store, keys) -> list[str]:
-    found = []
-    for key in keys:
-        try:
-            store.open(key).close()
-            found.append(key)
-        except FileNotFoundError:
-            pass
-    return found
 
 
 def row(sessions, job_id) -> Job | None:
