@@ -462,6 +462,16 @@ async function download(path) {
   link.remove();
 }
 
+// Deletes a finished job or batch once the user confirms. A refusal (409: running, or a batch's
+// job; 503: the store is down) throws before the row is touched, so guarded() shows the API's message.
+async function deleteRecent(row, what, path) {
+  if (!confirm(`Delete ${what} and its audio? This cannot be undone.`)) return;
+  await api(path, { method: "DELETE" });
+  row.remove();
+  say($("#recent-status"), `Deleted ${what}.`, "ok");
+  await loadRecent(); // a batch's jobs went with it, and older rows move up
+}
+
 function refreshRecent() {
   return guarded(loadRecent)();
 }
@@ -485,6 +495,9 @@ async function loadRecent() {
         button("Download", guarded(() => download(`/v1/jobs/${job.id}/audio-url`))),
       );
     }
+    if (TERMINAL_JOB.has(job.status)) {
+      actions.append(button("Delete", guarded(() => deleteRecent(row, `job ${job.id.slice(0, 8)}`, `/v1/jobs/${job.id}`))));
+    }
   }
   const batchRows = $("#recent-batches");
   batchRows.replaceChildren();
@@ -494,11 +507,16 @@ async function loadRecent() {
     cell(row, batch.filename || "(CSV body)");
     cell(row, badge(batch.status));
     cell(row, `${Math.floor(batch.progress * 100)}% of ${batch.jobs_total}`);
-    cell(row, "").append(
+    const actions = cell(row, "");
+    actions.append(
       button("Follow", guarded(() => followBatch(batch), () => $("#batch-status"))),
       button("Manifest", guarded(() => saveManifest(batch.id))),
       button("Zip", guarded(() => saveArchive(batch.id))),
     );
+    if (batch.status !== "running") {
+      const what = `batch ${batch.filename || batch.id.slice(0, 8)} (${batch.jobs_total} job(s))`;
+      actions.append(button("Delete", guarded(() => deleteRecent(row, what, `/v1/batches/${batch.id}`))));
+    }
   }
 }
 

@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from support import TIMEOUT_S, wav_bytes
+from jobs import retention
+from jobs.db import make_session_factory, service_engine
+from jobs.models import Job
+from storage import make_store
+from support import TIMEOUT_S, make_settings, stored, wait_until_done, wav_bytes
 
 WAIT_MS = TIMEOUT_S * 1000
 GOOD_CSV = (
@@ -126,3 +130,67 @@ def test_a_voice_is_uploaded_then_offered_and_deleted(page):
     assert name in options
     page.click(f"#voice-list li:has-text('{name}') button:has-text('Delete')")
     page.wait_for_selector(f"#voice-list li:has-text('{name}')", state="detached")
+
+
+def output_keys(live, job_id: str) -> list[str]:
+    """The object keys of the job's outputs (audio, manifest, lines), as its row names them."""
+    engine = service_engine(make_settings(**live.environ))
+    with make_session_factory(engine)() as session:
+        keys = retention.output_keys(session, Job.id == uuid.UUID(job_id))
+    engine.dispose()
+    return keys
+
+
+def job_row(job_id: str) -> str:
+    return f"#recent-jobs tr:has(td.id:text-is('{job_id[:8]}'))"
+
+
+def test_a_finished_job_is_deleted_from_the_page_once_confirmed(page, live):
+    page.fill("#text-input", "Soon gone.")
+    page.fill("#text-max-ms", "320")
+    page.click("#text-form button[type=submit]")
+    audio_duration(page, "#text-audio")
+    job_id = live.client.get(f"{live.base}/v1/jobs?limit=1").json()["jobs"][0]["id"]
+    keys = output_keys(live, job_id)
+    store = make_store(make_settings(**live.environ))
+    assert [key.rsplit("/", 1)[-1] for key in stored(store, keys)] == ["audio.wav"]  # a text's one output
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click(f"{job_row(job_id)} button:has-text('Delete')")
+    assert live.client.get(f"{live.base}/v1/jobs/{job_id}").status_code == 200  # not confirmed: kept
+    assert page.is_visible(job_row(job_id))
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"{job_row(job_id)} button:has-text('Delete')")
+    page.wait_for_selector(job_row(job_id), state="detached", timeout=WAIT_MS)
+    assert f"Deleted job {job_id[:8]}" in page.inner_text("#recent-status")
+    assert live.client.get(f"{live.base}/v1/jobs/{job_id}").status_code == 404
+    assert stored(store, keys) == []
+
+
+def test_a_batchs_job_shows_the_refusal_and_stays_until_its_batch_is_deleted(page, live, console):
+    console.expected.append("status of 409")  # Chromium logs the refusal as a failed load
+    filename = f"doomed-{uuid.uuid4().hex[:6]}.csv"
+    batch = live.client.post(
+        f"{live.base}/v1/batches", files={"file": (filename, "text,max_audio_length_ms\nOnly row.,160\n")}, timeout=30
+    ).json()
+    wait_until_done(live.client, f"{live.base}/v1/batches/{batch['id']}")
+    job = live.client.get(f"{live.base}/v1/jobs?limit=1").json()["jobs"][0]
+    assert job["batch_id"] == batch["id"]
+    page.click("#refresh-recent")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"{job_row(job['id'])} button:has-text('Delete')")
+    page.wait_for_selector("#recent-status.error")
+    assert f"the job belongs to batch {batch['id']}; delete the batch" in page.inner_text("#recent-status")
+    assert page.is_visible(job_row(job["id"]))
+    assert live.client.get(f"{live.base}/v1/jobs/{job['id']}").status_code == 200
+
+    batch_row = f"#recent-batches tr:has-text('{filename}')"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"{batch_row} button:has-text('Delete')")
+    page.wait_for_selector(batch_row, state="detached", timeout=WAIT_MS)
+    page.wait_for_selector(job_row(job["id"]), state="detached", timeout=WAIT_MS)  # its jobs went with it
+    assert "Deleted batch" in page.inner_text("#recent-status")
+    assert live.client.get(f"{live.base}/v1/batches/{batch['id']}").status_code == 404
+    assert live.client.get(f"{live.base}/v1/jobs/{job['id']}").status_code == 404
