@@ -35,13 +35,9 @@ def test_a_run_keeps_to_its_budget_and_gives_back_what_it_did_not_reach(database
     assert due_now == 20 - attempted  # the rest of its take went back at once, not after the hold
 
 
-def test_two_parallel_dispatchers_send_each_event_once_never_at_the_same_time(
-    database_url, sessions, tmp_path, monkeypatch
-):
-    # On loopback there is no DNS and one clock: a hold of just the budget plus one attempt
-    # (and 0.5 s) must do. A run that kept sending past its budget would outlive its hold here.
-    monkeypatch.setattr(dispatch, "HOLD_MARGIN_S", 0.5)
-    settings = settings_for(database_url, tmp_path, WEBHOOK_DISPATCH_BUDGET_S="1", WEBHOOK_TIMEOUT_S="1.5")
+def test_two_parallel_dispatchers_send_each_event_once_never_at_the_same_time(database_url, sessions, tmp_path):
+    # Holds as deployed: an event sent twice was taken twice, not held too briefly for a busy machine.
+    settings = settings_for(database_url, tmp_path, WEBHOOK_DISPATCH_BUDGET_S="1")
     with run_receiver() as receiver:
         receiver.delay_s = 0.6
         ids = emit_webhook_events(sessions, receiver.url("/slow"), 30)
@@ -62,6 +58,8 @@ def test_two_parallel_dispatchers_send_each_event_once_never_at_the_same_time(
             run.join(timeout=120)
         for engine in engines:
             engine.dispose()
-    assert Counter(request.headers["webhook-id"] for request in receiver.requests) == Counter(ids)  # once each
+    sent = Counter(request.headers["webhook-id"] for request in receiver.requests)
+    assert sorted(sent) == sorted(ids)
+    assert {event: count for event, count in sent.items() if count > 1} == {}  # once each
     spans = sorted((request.started, request.answered) for request in receiver.requests)
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))  # the two shared the work
