@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from csm import Segment, load_generator
+from csm import GenerationRequest, Segment, load_generator
 from csm.config import FRAME_MS, SAMPLES_PER_FRAME
 from csm.batching import STOP_CHECK_FRAMES
+from csm.sampling import TOPK_CAP
 
 
 def test_generate_returns_mono_float32_of_the_length_limit(tiny_generator):
@@ -74,3 +75,24 @@ def test_row_counts_match_the_prompt_the_engine_builds(tiny_generator):
     tokens, _mask = tiny_generator._prompt("Now this.", 0, [segment])
     assert tiny_generator.segment_rows(segment) + tiny_generator.text_rows("Now this.", 0) == tokens.size(0)
     assert tiny_generator.frames_for(400) == 5
+
+
+def test_the_gpu_dtype_runs_on_the_cpu(tiny_model_dir, tmp_path):
+    """bf16, as on a GPU: every kind of request in one batch (context, greedy, sampled, a top-k
+    past the static cap) renders finite audio of its length, and the model stays in bf16."""
+    generator = load_generator(tiny_model_dir, device="cpu", cache_dir=tmp_path, dtype=torch.bfloat16, max_batch_size=4)
+    context = [Segment(1, "Earlier words.", 0.1 * torch.randn(SAMPLES_PER_FRAME * 3))]
+    frames = [4, 3, 2, 2]
+    requests = [
+        GenerationRequest("With context.", 0, context, max_audio_length_ms=frames[0] * FRAME_MS, seed=1),
+        GenerationRequest("Greedy.", 1, max_audio_length_ms=frames[1] * FRAME_MS, topk=1),
+        GenerationRequest("Sampled.", 2, max_audio_length_ms=frames[2] * FRAME_MS, seed=2),
+        GenerationRequest("Wide.", 0, max_audio_length_ms=frames[3] * FRAME_MS, topk=TOPK_CAP + 1, seed=3),
+    ]
+    generator.warm_up()
+
+    results = generator.generate_batch(requests)
+
+    assert {p.dtype for p in generator.model.parameters()} == {torch.bfloat16}
+    assert [r.shape for r in results] == [(n * SAMPLES_PER_FRAME,) for n in frames]
+    assert all(r.dtype == torch.float32 and torch.isfinite(r).all() for r in results)
