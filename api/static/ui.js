@@ -397,10 +397,10 @@ async function checkCsv(file) {
 const saveManifest = (id) => saveAuthorized(`/v1/batches/${id}/manifest?format=csv`, `batch-${id}-manifest.csv`);
 const saveArchive = (id) => saveAuthorized(`/v1/batches/${id}/archive`, `batch-${id}.zip`);
 
-let followed = null; // the batch the progress box shows
+let followed = null; // the batch the progress box shows: a fresh token per follow, with its id
 
 async function followBatch(batch) {
-  const token = {};
+  const token = { id: batch.id };
   followed = token;
   const box = $("#batch-progress-box");
   const seen = { at: Date.now(), done: batch.jobs_done };
@@ -423,8 +423,16 @@ async function followBatch(batch) {
     }
     $("#batch-eta").textContent = rate > 0 ? `about ${duration((batch.jobs_total - batch.jobs_done) / rate)} left` : "estimating…";
     await sleep(POLL_MS * 2);
+    if (followed !== token) return; // shown no more (maybe deleted): do not poll it
     batch = await api(`/v1/batches/${batch.id}`);
   }
+}
+
+// Hides the progress box when it shows this deleted batch: its numbers are gone, its buttons would fail.
+function unfollow(batchId) {
+  if (followed?.id !== batchId) return;
+  followed = null; // stops its follow loop
+  $("#batch-progress-box").hidden = true;
 }
 
 function setUpBatch() {
@@ -449,10 +457,24 @@ function setUpBatch() {
 
 // --- recent jobs and batches ----------------------------------------------------------------
 
-async function play(path) {
+let played = null; // the job whose audio the player holds
+
+async function play(jobId) {
   const player = $("#player");
-  await loadAudio(player, await playableUrl(path));
+  const url = await playableUrl(`/v1/jobs/${jobId}/audio-url`);
+  played = jobId;
+  await loadAudio(player, url);
   tryPlay(player);
+}
+
+// Empties the player when it holds this deleted job's audio, whose URL now answers 404.
+function unplay(jobId) {
+  if (played !== jobId) return;
+  played = null;
+  const player = $("#player");
+  player.hidden = true;
+  player.removeAttribute("src");
+  player.load(); // stops what was playing
 }
 
 async function download(path) {
@@ -462,13 +484,26 @@ async function download(path) {
   link.remove();
 }
 
-// Deletes a finished job or batch once the user confirms. A refusal (409: running, or a batch's
-// job; 503: the store is down) throws before the row is touched, so guarded() shows the API's message.
-async function deleteRecent(row, what, path) {
+// Deletes `path`; true when it was already gone (another tab or the CLI deleted it first).
+async function deleteOnce(path) {
+  try {
+    await api(path, { method: "DELETE" });
+    return false;
+  } catch (error) {
+    if (error.status === 404) return true;
+    throw error;
+  }
+}
+
+// Deletes a finished job or batch once the user confirms, then lets `forget` drop what the page
+// still shows of it. A refusal (409: running, or a batch's job; 503: the store is down) throws
+// before the row is touched, so guarded() shows the API's message.
+async function deleteRecent(row, what, path, forget) {
   if (!confirm(`Delete ${what} and its audio? This cannot be undone.`)) return;
-  await api(path, { method: "DELETE" });
+  const already = await deleteOnce(path);
+  forget();
   row.remove();
-  say($("#recent-status"), `Deleted ${what}.`, "ok");
+  say($("#recent-status"), already ? `Nothing to do: ${what} was already deleted.` : `Deleted ${what}.`, "ok");
   await loadRecent(); // a batch's jobs went with it, and older rows move up
 }
 
@@ -491,12 +526,13 @@ async function loadRecent() {
     const actions = cell(row, "");
     if (job.result) {
       actions.append(
-        button("Play", guarded(() => play(`/v1/jobs/${job.id}/audio-url`))),
+        button("Play", guarded(() => play(job.id))),
         button("Download", guarded(() => download(`/v1/jobs/${job.id}/audio-url`))),
       );
     }
     if (TERMINAL_JOB.has(job.status)) {
-      actions.append(button("Delete", guarded(() => deleteRecent(row, `job ${job.id.slice(0, 8)}`, `/v1/jobs/${job.id}`))));
+      const what = `job ${job.id.slice(0, 8)}`;
+      actions.append(button("Delete", guarded(() => deleteRecent(row, what, `/v1/jobs/${job.id}`, () => unplay(job.id)))));
     }
   }
   const batchRows = $("#recent-batches");
@@ -515,7 +551,7 @@ async function loadRecent() {
     );
     if (batch.status !== "running") {
       const what = `batch ${batch.filename || batch.id.slice(0, 8)} (${batch.jobs_total} job(s))`;
-      actions.append(button("Delete", guarded(() => deleteRecent(row, what, `/v1/batches/${batch.id}`))));
+      actions.append(button("Delete", guarded(() => deleteRecent(row, what, `/v1/batches/${batch.id}`, () => unfollow(batch.id)))));
     }
   }
 }

@@ -194,3 +194,64 @@ def test_a_batchs_job_shows_the_refusal_and_stays_until_its_batch_is_deleted(pag
     assert "Deleted batch" in page.inner_text("#recent-status")
     assert live.client.get(f"{live.base}/v1/batches/{batch['id']}").status_code == 404
     assert live.client.get(f"{live.base}/v1/jobs/{job['id']}").status_code == 404
+
+
+def finished_job(live, text: str) -> dict:
+    """A text job, run to its end through the API."""
+    job = live.client.post(f"{live.base}/v1/jobs", json={"text": text, "max_audio_length_ms": 160}, timeout=30).json()
+    return wait_until_done(live.client, f"{live.base}/v1/jobs/{job['id']}")
+
+
+def batch_row(filename: str) -> str:
+    return f"#recent-batches tr:has-text('{filename}')"
+
+
+def delete_from_page(page, row: str) -> None:
+    """Deletes the row's job or batch with its Delete button, confirmed, and waits until the row is gone."""
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"{row} button:has-text('Delete')")
+    page.wait_for_selector(row, state="detached", timeout=WAIT_MS)
+
+
+def test_deleting_the_followed_batch_hides_its_progress_box(page, live):
+    followed, other = (f"{name}-{uuid.uuid4().hex[:6]}.csv" for name in ("followed", "other"))
+    page.set_input_files("#batch-file", files=[{"name": followed, "mimeType": "text/csv", "buffer": GOOD_CSV.encode()}])
+    page.click("#batch-form button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#batch-progress').value === 100", timeout=WAIT_MS)
+    batch = live.client.post(f"{live.base}/v1/batches", files={"file": (other, GOOD_CSV)}, timeout=30).json()
+    wait_until_done(live.client, f"{live.base}/v1/batches/{batch['id']}")
+    page.click("#refresh-recent")
+
+    delete_from_page(page, batch_row(other))
+    assert page.is_visible("#batch-progress-box")  # it shows another batch
+
+    delete_from_page(page, batch_row(followed))
+    assert page.is_hidden("#batch-progress-box")  # its numbers and downloads are gone
+
+
+def test_deleting_the_played_job_empties_the_player(page, live):
+    played, other = finished_job(live, "Played."), finished_job(live, "Not played.")
+    page.click("#refresh-recent")
+    page.click(f"{job_row(played['id'])} button:has-text('Play')")
+    audio_duration(page, "#player")
+
+    delete_from_page(page, job_row(other["id"]))
+    assert page.is_visible("#player") and page.get_attribute("#player", "src")
+
+    delete_from_page(page, job_row(played["id"]))
+    assert page.is_hidden("#player")
+    assert page.get_attribute("#player", "src") is None  # no URL left that answers 404
+
+
+def test_a_job_deleted_elsewhere_first_is_deleted_from_the_page_too(page, live, console):
+    console.expected.append("status of 404")  # Chromium logs the API's answer as a failed load
+    job = finished_job(live, "Deleted twice.")
+    page.click("#refresh-recent")
+    page.click(f"{job_row(job['id'])} button:has-text('Play')")
+    audio_duration(page, "#player")
+    assert live.client.delete(f"{live.base}/v1/jobs/{job['id']}", timeout=30).status_code == 204  # another tab
+
+    delete_from_page(page, job_row(job["id"]))
+    assert f"job {job['id'][:8]} was already deleted" in page.inner_text("#recent-status")
+    assert page.get_attribute("#recent-status", "class") == "status ok"
+    assert page.is_hidden("#player")
