@@ -459,17 +459,17 @@ function setUpBatch() {
 
 let played = null; // the job whose audio the player holds
 
-async function play(jobId) {
+async function play(job) {
   const player = $("#player");
-  const url = await playableUrl(`/v1/jobs/${jobId}/audio-url`);
-  played = jobId;
+  const url = await playableUrl(`/v1/jobs/${job.id}/audio-url`);
+  played = job;
   await loadAudio(player, url);
   tryPlay(player);
 }
 
-// Empties the player when it holds this deleted job's audio, whose URL now answers 404.
-function unplay(jobId) {
-  if (played !== jobId) return;
+// Empties the player when it holds audio of what was deleted (the job, or its batch): its URL now answers 404.
+function unplay(deleted) {
+  if (!played || !deleted(played)) return;
   played = null;
   const player = $("#player");
   player.hidden = true;
@@ -526,13 +526,13 @@ async function loadRecent() {
     const actions = cell(row, "");
     if (job.result) {
       actions.append(
-        button("Play", guarded(() => play(job.id))),
+        button("Play", guarded(() => play(job))),
         button("Download", guarded(() => download(`/v1/jobs/${job.id}/audio-url`))),
       );
     }
     if (TERMINAL_JOB.has(job.status)) {
       const what = `job ${job.id.slice(0, 8)}`;
-      actions.append(button("Delete", guarded(() => deleteRecent(row, what, `/v1/jobs/${job.id}`, () => unplay(job.id)))));
+      actions.append(button("Delete", guarded(() => deleteRecent(row, what, `/v1/jobs/${job.id}`, () => unplay((held) => held.id === job.id)))));
     }
   }
   const batchRows = $("#recent-batches");
@@ -551,7 +551,11 @@ async function loadRecent() {
     );
     if (batch.status !== "running") {
       const what = `batch ${batch.filename || batch.id.slice(0, 8)} (${batch.jobs_total} job(s))`;
-      actions.append(button("Delete", guarded(() => deleteRecent(row, what, `/v1/batches/${batch.id}`, () => unfollow(batch.id)))));
+      const forget = () => {
+        unfollow(batch.id);
+        unplay((held) => held.batch_id === batch.id); // a batch's jobs go with it
+      };
+      actions.append(button("Delete", guarded(() => deleteRecent(row, what, `/v1/batches/${batch.id}`, forget))));
     }
   }
 }

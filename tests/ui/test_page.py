@@ -243,6 +243,20 @@ def test_deleting_the_played_job_empties_the_player(page, live):
     assert page.get_attribute("#player", "src") is None  # no URL left that answers 404
 
 
+def test_deleting_a_batch_empties_the_player_of_its_job(page, live):
+    filename = f"played-{uuid.uuid4().hex[:6]}.csv"
+    batch = live.client.post(f"{live.base}/v1/batches", files={"file": (filename, GOOD_CSV)}, timeout=30).json()
+    wait_until_done(live.client, f"{live.base}/v1/batches/{batch['id']}")
+    job_id = live.client.get(f"{live.base}/v1/batches/{batch['id']}/manifest", timeout=30).json()["rows"][0]["job_id"]
+    page.click("#refresh-recent")
+    page.click(f"{job_row(job_id)} button:has-text('Play')")
+    audio_duration(page, "#player")
+
+    delete_from_page(page, batch_row(filename))
+    assert page.is_hidden("#player")
+    assert page.get_attribute("#player", "src") is None  # the batch's jobs went with it
+
+
 def test_a_job_deleted_elsewhere_first_is_deleted_from_the_page_too(page, live, console):
     console.expected.append("status of 404")  # Chromium logs the API's answer as a failed load
     job = finished_job(live, "Deleted twice.")
