@@ -145,6 +145,23 @@ def job_row(job_id: str) -> str:
     return f"#recent-jobs tr:has(td.id:text-is('{job_id[:8]}'))"
 
 
+def finished_job(live, text: str) -> dict:
+    """A text job, run to its end through the API."""
+    job = live.client.post(f"{live.base}/v1/jobs", json={"text": text, "max_audio_length_ms": 160}, timeout=30).json()
+    return wait_until_done(live.client, f"{live.base}/v1/jobs/{job['id']}")
+
+
+def batch_row(filename: str) -> str:
+    return f"#recent-batches tr:has-text('{filename}')"
+
+
+def delete_from_page(page, row: str) -> None:
+    """Deletes the row's job or batch with its Delete button, confirmed, and waits until the row is gone."""
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"{row} button:has-text('Delete')")
+    page.wait_for_selector(row, state="detached", timeout=WAIT_MS)
+
+
 def test_a_finished_job_is_deleted_from_the_page_once_confirmed(page, live):
     page.fill("#text-input", "Soon gone.")
     page.fill("#text-max-ms", "320")
@@ -160,9 +177,7 @@ def test_a_finished_job_is_deleted_from_the_page_once_confirmed(page, live):
     assert live.client.get(f"{live.base}/v1/jobs/{job_id}").status_code == 200  # not confirmed: kept
     assert page.is_visible(job_row(job_id))
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.click(f"{job_row(job_id)} button:has-text('Delete')")
-    page.wait_for_selector(job_row(job_id), state="detached", timeout=WAIT_MS)
+    delete_from_page(page, job_row(job_id))
     assert f"Deleted job {job_id[:8]}" in page.inner_text("#recent-status")
     assert live.client.get(f"{live.base}/v1/jobs/{job_id}").status_code == 404
     assert stored(store, keys) == []
@@ -186,31 +201,11 @@ def test_a_batchs_job_shows_the_refusal_and_stays_until_its_batch_is_deleted(pag
     assert page.is_visible(job_row(job["id"]))
     assert live.client.get(f"{live.base}/v1/jobs/{job['id']}").status_code == 200
 
-    batch_row = f"#recent-batches tr:has-text('{filename}')"
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.click(f"{batch_row} button:has-text('Delete')")
-    page.wait_for_selector(batch_row, state="detached", timeout=WAIT_MS)
+    delete_from_page(page, batch_row(filename))
     page.wait_for_selector(job_row(job["id"]), state="detached", timeout=WAIT_MS)  # its jobs went with it
     assert "Deleted batch" in page.inner_text("#recent-status")
     assert live.client.get(f"{live.base}/v1/batches/{batch['id']}").status_code == 404
     assert live.client.get(f"{live.base}/v1/jobs/{job['id']}").status_code == 404
-
-
-def finished_job(live, text: str) -> dict:
-    """A text job, run to its end through the API."""
-    job = live.client.post(f"{live.base}/v1/jobs", json={"text": text, "max_audio_length_ms": 160}, timeout=30).json()
-    return wait_until_done(live.client, f"{live.base}/v1/jobs/{job['id']}")
-
-
-def batch_row(filename: str) -> str:
-    return f"#recent-batches tr:has-text('{filename}')"
-
-
-def delete_from_page(page, row: str) -> None:
-    """Deletes the row's job or batch with its Delete button, confirmed, and waits until the row is gone."""
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.click(f"{row} button:has-text('Delete')")
-    page.wait_for_selector(row, state="detached", timeout=WAIT_MS)
 
 
 def test_deleting_the_followed_batch_hides_its_progress_box(page, live):
