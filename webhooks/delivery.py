@@ -67,7 +67,7 @@ def deliver(target: VettedTarget, body: bytes, headers: Mapping[str, str], *, ti
     else:
         conn = _PinnedHTTPConnection(target, deadline)
     started = time.monotonic()
-    status = None
+    status, timed_out = None, f"timed out after {timeout_s:g} s"
     try:
         deadline.start()
         conn.request("POST", target.path, body=bytes(body), headers=request_headers)
@@ -82,6 +82,8 @@ def deliver(target: VettedTarget, body: bytes, headers: Mapping[str, str], *, ti
         except (OSError, http.client.HTTPException):
             pass                                  # the status is what counts
         error = _status_error(status)
+    except TimeoutError:  # the deadline's, or a socket call's own (each may take it all), which can wake first
+        error = timed_out
     except (OSError, http.client.HTTPException) as exc:
         error = _network_error(exc)
     finally:
@@ -89,7 +91,7 @@ def deliver(target: VettedTarget, body: bytes, headers: Mapping[str, str], *, ti
         conn.close()
     duration_ms = int((time.monotonic() - started) * 1000)
     if deadline.expired and status is None:
-        error = f"timed out after {timeout_s:g} s"
+        error = timed_out
     delivered = status is not None and 200 <= status < 300
     return DeliveryResult(status_code=status, error=None if delivered else error,
                           duration_ms=duration_ms, delivered=delivered, gone=status == 410)
@@ -108,8 +110,6 @@ def _status_error(status: int) -> str | None:
 def _network_error(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate verification failed: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):

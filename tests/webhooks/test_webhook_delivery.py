@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from webhooks import delivery
 from webhooks.delivery import deliver
 from webhooks.signing import headers as sign_headers, new_secret
 from webhooks.ssrf import VettedTarget, vet_url
@@ -151,6 +152,14 @@ def test_a_receiver_slower_than_the_timeout_is_an_error_with_its_duration(receiv
     assert (result.status_code, result.delivered, result.gone) == (None, False, False)
     assert result.error == "timed out after 0.3 s"
     assert 250 <= result.duration_ms < 2000
+
+
+def test_a_socket_timeout_that_wakes_before_the_deadline_reads_the_same(receiver, monkeypatch):
+    # On a busy machine the socket's own timeout (each call may take the whole timeout) can end
+    # the attempt before the deadline's timer thread runs: here the timer never does.
+    monkeypatch.setattr(delivery._Deadline, "start", lambda self: None)
+    result = deliver(loopback(receiver, "/slow"), BODY, signed(), timeout_s=0.3)
+    assert (result.status_code, result.error) == (None, "timed out after 0.3 s")
 
 
 def test_the_timeout_bounds_the_whole_attempt_not_each_read(receiver):
