@@ -142,6 +142,8 @@ class Job(Base):
     lease_token: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a retry's backoff
+    # when the sweeper tries again to delete outputs the store refused (jobs.retention)
+    expiry_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Progress, and a request to stop a running script between lines.

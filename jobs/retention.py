@@ -11,7 +11,8 @@ order would leave objects that no row names, which nothing would ever find again
 
 A sweep takes the jobs that finished first. An object the store keeps refusing must not hold the
 others back: when the one call for all of them fails while the store answers, each job's objects
-are deleted on their own, and only the jobs whose deletion failed stay for the next sweep.
+are deleted on their own, and the jobs whose deletion failed wait EXPIRY_RETRY before they are
+tried again, so that a sweep's worth of them cannot fill every later sweep.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from jobs.models import Batch, Job, JobLine
 log = logging.getLogger(__name__)
 
 EXPIRE_PER_SWEEP = 200  # jobs; their objects go in one store call per 1000 keys
+EXPIRY_RETRY = timedelta(hours=1)  # a job whose objects the store refused waits this long
 _IN_LIST = 500  # bounded IN lists
 
 
@@ -63,14 +65,15 @@ def keys_by_job(session: Session, which: ColumnElement[bool]) -> dict[uuid.UUID,
 
 
 def expired_jobs(session: Session, now: datetime, ttl: timedelta, limit: int) -> list[uuid.UUID]:
-    """Up to `limit` jobs past their expiry whose rows still name objects."""
+    """Up to `limit` jobs past their expiry whose rows still name objects, but for those held back."""
     finished = case((Job.batch_id.is_(None), Job.finished_at), else_=Job.batch_finished_at)
     stored = or_(
         Job.audio_key.is_not(None),
         Job.manifest_key.is_not(None),
         exists().where(JobLine.job_id == Job.id, JobLine.audio_key.is_not(None)),
     )
-    query = select(Job.id).where(finished <= now - ttl, stored).order_by(finished, Job.id).limit(limit)
+    due = or_(Job.expiry_retry_at.is_(None), Job.expiry_retry_at <= now)
+    query = select(Job.id).where(finished <= now - ttl, due, stored).order_by(finished, Job.id).limit(limit)
     return list(session.scalars(query))
 
 
@@ -84,7 +87,7 @@ def clear_outputs(session: Session, job_ids: list[uuid.UUID]) -> None:
 def expire_outputs(sessions: sessionmaker[Session], store, now: datetime, ttl: timedelta) -> int:
     """Deletes the objects of up to EXPIRE_PER_SWEEP expired jobs, then clears their keys;
     returns how many jobs. `store`: an ObjectStore (a store that is down raises, nothing is
-    cleared; one that refuses some objects holds back only their jobs)."""
+    cleared; one that refuses some objects holds back only their jobs, for EXPIRY_RETRY)."""
     with sessions() as session:
         job_ids = expired_jobs(session, now, ttl, EXPIRE_PER_SWEEP)
         keys_of: dict[uuid.UUID, set[str]] = {}
@@ -99,11 +102,13 @@ def expire_outputs(sessions: sessionmaker[Session], store, now: datetime, ttl: t
     except OSError:  # StorageUnavailable, or a file the local store cannot delete
         store.check()  # a store that is down: every job waits for the next sweep
         deleted = _delete_each(store, keys_of)
-    if deleted:
-        with sessions.begin() as session:
-            clear_outputs(session, deleted)
+    held_back = sorted(set(job_ids) - set(deleted))
+    with sessions.begin() as session:
+        clear_outputs(session, deleted)
+        for ids in _chunks(held_back):
+            session.execute(update(Job).where(Job.id.in_(ids)).values(expiry_retry_at=now + EXPIRY_RETRY))
     log.info(
-        "event=outputs_expired jobs=%d objects=%d held_back=%d", len(deleted), len(keys), len(job_ids) - len(deleted)
+        "event=outputs_expired jobs=%d objects=%d held_back=%d", len(deleted), len(keys), len(held_back)
     )
     return len(deleted)
 

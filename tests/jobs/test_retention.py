@@ -86,34 +86,39 @@ def test_a_store_that_fails_leaves_the_keys_for_the_next_sweep(sessions, store, 
 
 
 class Refusing:
-    """The real store, except that it keeps one object, as S3 reports a key it failed to delete."""
+    """The real store, except that it keeps some objects, as S3 reports keys it failed to delete."""
 
-    def __init__(self, store, key):
-        self.store, self.key = store, key
+    def __init__(self, store, kept: set[str]):
+        self.store, self.kept = store, kept
 
     def delete_many(self, keys):
-        self.store.delete_many([key for key in keys if key != self.key])
-        if self.key in keys:
-            raise StorageUnavailable(f"object store kept 1 of {len(keys)} objects: InternalError")
+        self.store.delete_many([key for key in keys if key not in self.kept])
+        if kept := self.kept.intersection(keys):
+            raise StorageUnavailable(f"object store kept {len(kept)} of {len(keys)} objects: InternalError")
 
     def check(self):
         self.store.check()
 
 
-def test_an_object_the_store_keeps_refusing_holds_back_only_its_own_job(sessions, store, owner, monkeypatch):
+def test_objects_the_store_keeps_refusing_hold_back_only_their_own_jobs(sessions, store, owner, monkeypatch):
     monkeypatch.setattr(retention, "EXPIRE_PER_SWEEP", 2)
-    stuck, stuck_keys = finished_script(sessions, store, owner, finished_ago=LONG_AGO + timedelta(hours=1))
+    stuck = [finished_script(sessions, store, owner, finished_ago=LONG_AGO + timedelta(hours=1)) for _ in range(2)]
     others = [finished_script(sessions, store, owner) for _ in range(3)]
-    refusing = Refusing(store, stuck_keys[0])
+    refusing = Refusing(store, {keys[0] for _, keys in stuck})
 
-    # Each sweep takes the oldest jobs first, the stuck one among them, and expires the rest.
-    assert [retention.expire_outputs(sessions, refusing, utcnow(), TTL) for _ in range(4)] == [1, 1, 1, 0]
+    # The first sweep takes the two oldest jobs, both stuck; they wait while later sweeps expire the rest.
+    assert [retention.expire_outputs(sessions, refusing, utcnow(), TTL) for _ in range(4)] == [0, 2, 1, 0]
     for job, keys in others:
         assert stored(store, keys) == [] and row(sessions, job.id).audio_key is None
-    assert stored(store, stuck_keys) == [stuck_keys[0]]
-    assert row(sessions, stuck.id).audio_key in stuck_keys  # the next sweep tries it again
-    assert retention.expire_outputs(sessions, store, utcnow(), TTL) == 1
-    assert stored(store, stuck_keys) == []
+    for job, keys in stuck:
+        assert stored(store, keys) == [keys[0]] and row(sessions, job.id).audio_key in keys
+
+    # Once their wait is over, the next sweep tries them again.
+    assert retention.expire_outputs(sessions, store, utcnow(), TTL) == 0
+    later = utcnow() + retention.EXPIRY_RETRY
+    assert retention.expire_outputs(sessions, store, later, TTL) == 2
+    for _, keys in stuck:
+        assert stored(store, keys) == []
 
 
 def test_a_batchs_jobs_are_kept_until_the_ttl_after_the_batch_finished(sessions, store, owner):
