@@ -32,6 +32,7 @@ import resource
 import statistics
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -44,7 +45,7 @@ from transformers import CsmForConditionalGeneration
 
 from .config import FRAME_MS, CsmConfig
 from .generator import GenerationRequest, Generator
-from .launches import OpCounter
+from .launches import eager_ops
 from .loading import default_device, default_dtype
 from .model import CsmModel
 from .tiny import TINY_CONFIG, byte_tokenizer, random_mimi
@@ -60,6 +61,7 @@ TARGET_SPEEDUP_VS_TRANSFORMERS = 5
 # Frame counts of the two runs whose difference gives a per-frame count (prompt and set-up cancel out); they
 # differ by a multiple of the engine's stop-check interval, so its checks are counted at their real rate.
 COUNT_FRAMES = (2, 6)
+TOP_NAMES = 15  # op or kernel names per case in the report, the most frequent first
 
 
 @dataclass
@@ -97,8 +99,16 @@ class Case:
     eager: bool = True  # a dispatch-mode op count is meaningful (not compiled, not graph replays)
     runs: list[Run] = field(default_factory=list)
     ttfa_s: float = float("nan")  # time to first audio frame: prompt + one frame, codes on the host
-    aten_ops_per_frame: float | None = None
-    kernels_per_frame: float | None = None
+    aten_ops: dict[str, float] | None = None  # per frame, by op name (see `per_frame`)
+    kernels: dict[str, float] | None = None  # per frame, by kernel name
+
+    @property
+    def aten_ops_per_frame(self) -> float | None:
+        return None if self.aten_ops is None else sum(self.aten_ops.values())
+
+    @property
+    def kernels_per_frame(self) -> float | None:
+        return None if self.kernels is None else sum(self.kernels.values())
 
     def median(self, attribute: str) -> float:
         return statistics.median(getattr(r, attribute) for r in self.runs)
@@ -115,7 +125,13 @@ class Case:
                 "x_realtime": self.median("x_realtime") if self.runs else None,
                 "floor_fraction": self.median("floor_fraction") if self.runs else None,
                 "ttfa_s": self.ttfa_s, "aten_ops_per_frame": self.aten_ops_per_frame,
-                "kernels_per_frame": self.kernels_per_frame}
+                "kernels_per_frame": self.kernels_per_frame,
+                "aten_ops_by_name": _top(self.aten_ops), "kernels_by_name": _top(self.kernels)}
+
+
+def _top(counts: dict[str, float] | None) -> dict[str, float] | None:
+    """The TOP_NAMES first names (most frequent first), each cut to 120 characters (CUDA's are long)."""
+    return None if counts is None else {name[:120]: n for name, n in list(counts.items())[:TOP_NAMES]}
 
 
 # --- the shared weights -------------------------------------------------------------------------
@@ -209,27 +225,24 @@ def timed(device: torch.device, fn):
     return result, _now(device) - start
 
 
-def cuda_kernels(fn: Callable[[], object]) -> int:
-    """CUDA kernels launched by fn() (copies and memsets not counted), from the profiler."""
+def cuda_kernels(fn: Callable[[], object]) -> Counter:
+    """CUDA kernels launched by fn() (copies and memsets not counted), by name, from the profiler: kernels
+    replayed from a CUDA graph are reported one by one."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()
-    return sum(1 for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA
-               and not e.name.startswith(("Memcpy", "Memset")))
+    return Counter(e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA
+                   and not e.name.startswith(("Memcpy", "Memset")))
 
 
-def per_frame(count: Callable[[Callable[[], object]], int], generate: Callable[[int], object]) -> float:
-    """count(fn) of a run of COUNT_FRAMES[1] frames minus one of COUNT_FRAMES[0], per frame."""
+def per_frame(count: Callable[[Callable[[], object]], Counter], generate: Callable[[int], object]) -> dict[str, float]:
+    """count(fn) of a run of COUNT_FRAMES[1] frames minus one of COUNT_FRAMES[0], per frame, by name: the most
+    frequent first."""
     short, long = (count(lambda n=n: generate(n)) for n in COUNT_FRAMES)
-    return (long - short) / (COUNT_FRAMES[1] - COUNT_FRAMES[0])
-
-
-def count_ops(fn: Callable[[], object]) -> int:
-    with OpCounter() as counter:
-        fn()
-    return counter.count
+    long.subtract(short)  # keeps counts at or below zero, so that the names add up to the total
+    return {name: n / (COUNT_FRAMES[1] - COUNT_FRAMES[0]) for name, n in long.most_common()}
 
 
 # --- the implementations ------------------------------------------------------------------------
@@ -331,9 +344,9 @@ def count_per_frame(cases: list[Case], device: torch.device) -> None:
     """At batch 1: ATen ops per frame of the eager cases, and CUDA kernels per frame of every case on CUDA."""
     for case in cases:
         if case.batch == 1 and case.eager:
-            case.aten_ops_per_frame = per_frame(count_ops, case.generate)
+            case.aten_ops = per_frame(eager_ops, case.generate)
         if case.batch == 1 and device.type == "cuda":
-            case.kernels_per_frame = per_frame(cuda_kernels, case.generate)
+            case.kernels = per_frame(cuda_kernels, case.generate)
 
 
 def measure(cases: list[Case], frames: int, repeats: int, device: torch.device, floor_step_s: float,

@@ -45,10 +45,6 @@ class OpCounter(TorchDispatchMode):
             self.ops[str(func.overloadpacket)] += 1
         return func(*args, **(kwargs or {}))
 
-    @property
-    def count(self) -> int:
-        return sum(self.ops.values())
-
 
 def structure_model() -> CsmModel:
     """CSM-1B's structure with tiny widths and random weights, on the CPU."""
@@ -87,7 +83,8 @@ def frame_step(topk: int = 50, compiled: bool = False) -> Callable[[], None]:
     return step
 
 
-def eager_ops(step: Callable[[], None]) -> Counter:
+def eager_ops(step: Callable[[], object]) -> Counter:
+    """The non-view ATen ops step() dispatches, by name."""
     with OpCounter() as counter:
         step()
     return counter.ops

@@ -39,5 +39,7 @@ def test_the_dry_run_passes_every_section_and_writes_its_report(tmp_path):
     assert all(case["frames_per_s"] > 0 for case in benchmark["summary"])
     engine = benchmark["summary"][2]
     assert engine["aten_ops_per_frame"] > 0 and engine["kernels_per_frame"] is None  # no profiler kernels on CPU
+    ops = engine["aten_ops_by_name"]  # where they go, the most frequent first
+    assert "aten.addmm" in ops and list(ops.values()) == sorted(ops.values(), reverse=True)
     assert benchmark["targets"] and all(line.startswith("n/a on CPU") for line in benchmark["targets"])
     assert "n/a on CPU  engine (eager): batch 1 >= 15x real time" in done.stdout
