@@ -151,6 +151,12 @@ def finished_job(live, text: str) -> dict:
     return wait_until_done(live.client, f"{live.base}/v1/jobs/{job['id']}")
 
 
+def finished_batch(live, filename: str, csv: str = GOOD_CSV) -> dict:
+    """A CSV batch, run to its end through the API."""
+    batch = live.client.post(f"{live.base}/v1/batches", files={"file": (filename, csv)}, timeout=30).json()
+    return wait_until_done(live.client, f"{live.base}/v1/batches/{batch['id']}")
+
+
 def batch_row(filename: str) -> str:
     return f"#recent-batches tr:has-text('{filename}')"
 
@@ -186,10 +192,7 @@ def test_a_finished_job_is_deleted_from_the_page_once_confirmed(page, live):
 def test_a_batchs_job_shows_the_refusal_and_stays_until_its_batch_is_deleted(page, live, console):
     console.expected.append("status of 409")  # Chromium logs the refusal as a failed load
     filename = f"doomed-{uuid.uuid4().hex[:6]}.csv"
-    batch = live.client.post(
-        f"{live.base}/v1/batches", files={"file": (filename, "text,max_audio_length_ms\nOnly row.,160\n")}, timeout=30
-    ).json()
-    wait_until_done(live.client, f"{live.base}/v1/batches/{batch['id']}")
+    batch = finished_batch(live, filename, "text,max_audio_length_ms\nOnly row.,160\n")
     job = live.client.get(f"{live.base}/v1/jobs?limit=1").json()["jobs"][0]
     assert job["batch_id"] == batch["id"]
     page.click("#refresh-recent")
@@ -213,8 +216,7 @@ def test_deleting_the_followed_batch_hides_its_progress_box(page, live):
     page.set_input_files("#batch-file", files=[{"name": followed, "mimeType": "text/csv", "buffer": GOOD_CSV.encode()}])
     page.click("#batch-form button[type=submit]")
     page.wait_for_function("() => document.querySelector('#batch-progress').value === 100", timeout=WAIT_MS)
-    batch = live.client.post(f"{live.base}/v1/batches", files={"file": (other, GOOD_CSV)}, timeout=30).json()
-    wait_until_done(live.client, f"{live.base}/v1/batches/{batch['id']}")
+    finished_batch(live, other)
     page.click("#refresh-recent")
 
     delete_from_page(page, batch_row(other))
@@ -240,8 +242,7 @@ def test_deleting_the_played_job_empties_the_player(page, live):
 
 def test_deleting_a_batch_empties_the_player_of_its_job(page, live):
     filename = f"played-{uuid.uuid4().hex[:6]}.csv"
-    batch = live.client.post(f"{live.base}/v1/batches", files={"file": (filename, GOOD_CSV)}, timeout=30).json()
-    wait_until_done(live.client, f"{live.base}/v1/batches/{batch['id']}")
+    batch = finished_batch(live, filename)
     job_id = live.client.get(f"{live.base}/v1/batches/{batch['id']}/manifest", timeout=30).json()["rows"][0]["job_id"]
     page.click("#refresh-recent")
     page.click(f"{job_row(job_id)} button:has-text('Play')")
